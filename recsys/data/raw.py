@@ -1,0 +1,209 @@
+"""Reading raw logs: blocks of lines -> validated, typed Polars frames plus rejects.
+
+Files are read in byte blocks cut at line ends (plain or gzip, detected by magic bytes),
+so memory stays flat in the file size. Each block becomes a one-column frame of lines
+parsed by Polars (no per-row Python). Validation rules (first failure is the reason):
+
+* wrong number of fields (short rows may be padded when ``short_rows: pad``);
+* a label other than 0/1; a non-integer in a dense (integer) field;
+* a malformed time column (``YYMMDDHH``); an empty line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import polars as pl
+
+from recsys.errors import BadRowError, InputFileError
+from recsys.features.spec import DatasetConfig
+
+BLOCK_BYTES = 64 << 20
+LINE, LINE_NO, FILE_NO, REASON = "_raw", "_line", "_file", "_reason"
+
+
+class _HashingReader(io.RawIOBase):
+    """Wraps a binary file, feeding every byte read into a SHA-256 and a byte counter."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh, self.sha, self.nbytes = fh, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def, override]
+        data = self.fh.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.sha.update(data)
+        self.nbytes += n
+        return n
+
+
+@dataclass
+class SourceFile:
+    """Size and checksum of one input, filled in while it is read."""
+
+    path: str
+    bytes: int = 0
+    sha256: str = ""
+    rows: int = 0
+
+
+def iter_line_blocks(path: Path, source: SourceFile, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:
+    """Yield ``(block, first_line_number)``; each block ends at a line end.
+
+    Raises InputFileError for a missing or unreadable (bad gzip) file.
+    """
+    if not path.is_file():
+        raise InputFileError(f"input file not found: {path}")
+    with open(path, "rb") as raw:
+        hasher = _HashingReader(raw)
+        is_gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream: BinaryIO = gzip.GzipFile(fileobj=io.BufferedReader(hasher)) if is_gz else hasher  # type: ignore[assignment]
+        line_no, rest = 1, b""
+        try:
+            while True:
+                data = stream.read(block_bytes)
+                if not data:
+                    break
+                data = rest + data
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                block, rest = data[:cut], data[cut:]
+                yield block, line_no
+                line_no += block.count(b"\n")
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputFileError(f"{path}: cannot read ({'gzip' if is_gz else 'file'}): {exc}") from exc
+        if rest:
+            yield rest + b"\n", line_no
+        source.bytes, source.sha256 = hasher.nbytes, hasher.sha.hexdigest()
+
+
+def lines_frame(block: bytes, first_line: int, file_no: int) -> pl.DataFrame:
+    """One block of text -> frame ``(_raw: str, _line: int64, _file: int32)`` in file order."""
+    df = pl.read_csv(io.BytesIO(block), has_header=False, separator="\x00", quote_char=None,
+                     schema={LINE: pl.String}, raise_if_empty=False)
+    return df.with_columns(
+        pl.int_range(first_line, first_line + df.height, dtype=pl.Int64).alias(LINE_NO),
+        pl.lit(file_no, dtype=pl.Int32).alias(FILE_NO),
+    )
+
+
+def _field_count_checks(cfg: DatasetConfig) -> list[tuple[pl.Expr, pl.Expr]]:
+    n = len(cfg.columns)
+    nfields = pl.col(LINE).str.count_matches(cfg.separator, literal=True) + 1
+    checks: list[tuple[pl.Expr, pl.Expr]] = [
+        (pl.col(LINE).is_null() | (pl.col(LINE).str.len_bytes() == 0), pl.lit("empty line")),
+        (nfields > n, pl.format(f"expected {n} fields, got {{}}", nfields)),
+    ]
+    if cfg.short_rows == "reject":
+        checks.append((nfields < n, pl.format(f"expected {n} fields, got {{}}", nfields)))
+    return checks
+
+
+def reason_expr(cfg: DatasetConfig, from_text: bool = True) -> pl.Expr:
+    """First validation failure of a row as a string, null when the row is good."""
+    checks = _field_count_checks(cfg) if from_text else []
+    checks.append((~pl.col(cfg.label).is_in(["0", "1"]),
+                   pl.format(f"{cfg.label}: label must be 0 or 1, got '{{}}'", pl.col(cfg.label).fill_null(""))))
+    for d in cfg.dense:
+        bad = (pl.col(d).fill_null("") != "") & pl.col(d).cast(pl.Int64, strict=False).is_null()
+        checks.append((bad, pl.format(f"{d}: not an integer: '{{}}'", pl.col(d))))
+    if cfg.time_column:
+        t = pl.col(cfg.time_column)
+        bad = ~t.fill_null("").str.contains(r"^\d{8}$") | t.str.slice(0, 6).str.to_date("%y%m%d", strict=False).is_null()
+        checks.append((bad, pl.format(f"{cfg.time_column}: expected YYMMDDHH, got '{{}}'", t.fill_null(""))))
+    expr = pl.lit(None, dtype=pl.String)
+    for cond, msg in reversed(checks):
+        expr = pl.when(cond).then(msg).otherwise(expr)
+    return expr
+
+
+def _is_header(cfg: DatasetConfig) -> pl.Expr:
+    header = cfg.separator.join(cfg.columns)
+    return (pl.col(LINE_NO) == 1) & (pl.col(LINE) == header)
+
+
+def parse_lines(lines: pl.DataFrame, cfg: DatasetConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split and validate a lines frame.
+
+    Returns ``(good, rejects)``: ``good`` has one String column per raw column plus
+    ``_line``/``_file``; ``rejects`` has ``_file, _line, _reason, _raw``.
+    """
+    if cfg.header in ("yes", "auto"):
+        lines = lines.filter(~_is_header(cfg).fill_null(False))
+    names = list(cfg.columns)
+    split = pl.col(LINE).str.split_exact(cfg.separator, len(names) - 1).struct.rename_fields(names)
+    df = lines.with_columns(split.alias("_fields")).unnest("_fields")
+    df = df.with_columns(reason_expr(cfg).alias(REASON))
+    bad = df.filter(pl.col(REASON).is_not_null()).select(FILE_NO, LINE_NO, REASON, LINE)
+    good = df.filter(pl.col(REASON).is_null()).drop(LINE, REASON)
+    return good, bad
+
+
+def raise_first_reject(rejects: pl.DataFrame, paths: list[Path]) -> None:
+    """Under ``--strict``: raise BadRowError naming file and line of the first bad row."""
+    if rejects.height:
+        row = rejects.row(0, named=True)
+        raise BadRowError(str(paths[row[FILE_NO]]), int(row[LINE_NO]), str(row[REASON]))
+
+
+def typed_columns(good: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
+    """Validated string columns -> label Int8, dense Int64 (null = missing), categoricals String."""
+    exprs = [pl.col(cfg.label).cast(pl.Int8)]
+    exprs += [pl.col(d).replace("", None).cast(pl.Int64) for d in cfg.dense]
+    exprs += [pl.col(c).fill_null("") for c in cfg.categorical]
+    if cfg.time_column:
+        t = pl.col(cfg.time_column)
+        day = t.str.slice(0, 6).str.to_date("%y%m%d").dt.weekday()
+        exprs += [
+            t.str.slice(6, 2).cast(pl.Int32).cast(pl.String).alias("hour_of_day"),
+            day.cast(pl.String).alias("weekday"),
+            (day >= 6).cast(pl.Int8).cast(pl.String).alias("weekend"),
+        ]
+    keep = [c for c in (FILE_NO, LINE_NO) if c in good.columns]
+    return good.select(*keep, *exprs)
+
+
+def parquet_frames(path: Path, cfg: DatasetConfig, file_no: int, rows: int = 1 << 19) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """A Parquet input with the configured column names -> ``(good, rejects)`` blocks.
+
+    Values are cast to strings and validated with the same rules as text input;
+    ``_line`` is the 1-based row number in the file.
+    """
+    lf = _parquet_strings(path, cfg)
+    total = lf.select(pl.len()).collect().item()
+    for start in range(0, total, rows):
+        df = lf.slice(start, rows).collect().with_columns(
+            pl.int_range(start + 1, start + 1 + pl.len(), dtype=pl.Int64).alias(LINE_NO),
+            pl.lit(file_no, dtype=pl.Int32).alias(FILE_NO))
+        cols = [c for c in cfg.columns if c in df.columns]
+        df = df.with_columns(pl.concat_str([pl.col(c).fill_null("") for c in cols], separator=cfg.separator).alias(LINE))
+        df = df.with_columns(reason_expr(cfg, from_text=False).alias(REASON))
+        yield (df.filter(pl.col(REASON).is_null()).drop(LINE, REASON),
+               df.filter(pl.col(REASON).is_not_null()).select(FILE_NO, LINE_NO, REASON, LINE))
+
+
+def _parquet_strings(path: Path, cfg: DatasetConfig) -> pl.LazyFrame:
+    """The configured columns of a Parquet file, cast to strings."""
+    if not path.is_file():
+        raise InputFileError(f"input file not found: {path}")
+    try:
+        lf = pl.scan_parquet(path)
+        names = lf.collect_schema().names()
+    except Exception as exc:  # polars raises several error types for corrupt files
+        raise InputFileError(f"{path}: not a readable Parquet file: {exc}") from exc
+    missing = [c for c in cfg.columns if c not in names and c not in cfg.drop]
+    if missing:
+        raise InputFileError(f"{path}: missing column(s) {', '.join(missing)} for dataset {cfg.name}")
+    return lf.select([pl.col(c).cast(pl.String) for c in cfg.columns if c in names])

@@ -1,0 +1,182 @@
+"""The fitted-features artifact: the contract between prepare, training, export and scoring.
+
+Saved as ``features.json`` (format version, dataset config, per-field kind/transform/
+cardinality) plus ``vocab.parquet`` (``field, value, id, count``). Its content hash is
+recorded in ``dataset.json`` and in exported bundles; loading refuses a mismatch.
+
+Vocabulary ids: 0 is the field's OOV id (unseen values and values seen fewer than
+``min_count`` times in train); 1..n follow count descending, then value ascending, so ids
+do not depend on file order or thread count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from recsys.config import from_dict
+from recsys.errors import DataDirError
+from recsys.features.hashing import hash_strings
+from recsys.features.spec import DatasetConfig
+from recsys.features.transforms import bucket_dense, identity_dense, log_dense, missing_indicator
+
+ARTIFACT_VERSION = 1
+OOV_ID = 0
+
+
+@dataclass(frozen=True)
+class FittedField:
+    """One model input: ``kind`` categorical (ids) or dense (float); ``cardinality`` is the id count."""
+
+    name: str
+    kind: Literal["categorical", "dense"]
+    transform: str
+    cardinality: int = 0
+
+
+def categorical_values(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
+    """Typed frame -> one string column per categorical field (bucketed dense included)."""
+    exprs = [bucket_dense(d) for d in cfg.dense] if cfg.dense_transform == "bucket" else []
+    exprs += [pl.col(c) for c in cfg.categorical_fields if c not in cfg.dense]
+    return typed.select(exprs)
+
+
+def dense_values(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
+    """Typed frame -> float32 dense inputs (transformed, plus missing indicators)."""
+    if cfg.dense_transform == "bucket":
+        return pl.DataFrame()
+    fn = log_dense if cfg.dense_transform == "log" else identity_dense
+    exprs = [fn(d) for d in cfg.dense]
+    if cfg.missing_indicator:
+        exprs += [missing_indicator(d) for d in cfg.dense]
+    return typed.select(exprs)
+
+
+def build_vocab(counts: dict[str, pl.DataFrame], min_count: int) -> pl.DataFrame:
+    """Per-field counts ``(value, count)`` -> vocabulary ``(field, value, id, count)``."""
+    frames = []
+    for name, c in counts.items():
+        kept = c.filter(pl.col("count") >= min_count).sort(["count", "value"], descending=[True, False])
+        frames.append(kept.select(pl.lit(name).alias("field"), "value",
+                                  pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("id"),
+                                  pl.col("count").cast(pl.Int64)))
+    schema = {"field": pl.String, "value": pl.String, "id": pl.Int64, "count": pl.Int64}
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+
+@dataclass
+class FittedFeatures:
+    """Dataset config + fitted fields + vocabulary; encodes typed raw frames into model inputs."""
+
+    dataset: DatasetConfig
+    fields: list[FittedField]
+    vocab: pl.DataFrame
+
+    @property
+    def categorical(self) -> list[FittedField]:
+        return [f for f in self.fields if f.kind == "categorical"]
+
+    @property
+    def dense(self) -> list[FittedField]:
+        return [f for f in self.fields if f.kind == "dense"]
+
+    @classmethod
+    def fit(cls, cfg: DatasetConfig, counts: dict[str, pl.DataFrame]) -> "FittedFeatures":
+        """Build from train-split value counts (``counts[field]``: ``value, count``)."""
+        vocab = build_vocab(counts, cfg.min_count) if cfg.encoding == "vocab" else build_vocab({}, 1)
+        sizes = dict(vocab.group_by("field").len().iter_rows()) if vocab.height else {}
+        fields = [FittedField(d, "dense", cfg.dense_transform if not d.endswith("_missing") else "indicator")
+                  for d in cfg.dense_fields]
+        for name in cfg.categorical_fields:
+            transform = ("bucket+" if name in cfg.dense else "") + cfg.encoding
+            card = sizes.get(name, 0) + 1 if cfg.encoding == "vocab" else counts[name].height
+            fields.append(FittedField(name, "categorical", transform, int(card)))
+        return cls(cfg, fields, vocab)
+
+    def encode(self, typed: pl.DataFrame) -> pl.DataFrame:
+        """Typed raw frame -> ``label`` (if present), dense float32 and categorical int64 ids."""
+        cfg = self.dataset
+        cats = categorical_values(typed, cfg)
+        if cfg.encoding == "vocab":
+            cats = self._lookup(cats)
+        else:
+            cats = pl.DataFrame({c: hash_strings(cats[c].to_arrow(), c) for c in cats.columns})
+        parts = [dense_values(typed, cfg), cats]
+        if cfg.label in typed.columns:
+            parts.insert(0, typed.select(pl.col(cfg.label).cast(pl.Int8).alias("label")))
+        return pl.concat([p for p in parts if p.width], how="horizontal")
+
+    def _lookup(self, cats: pl.DataFrame) -> pl.DataFrame:
+        out = {}
+        for name in cats.columns:
+            table = self._table(name)
+            joined = cats.select(name).join(table, on=name, how="left", maintain_order="left")
+            out[name] = joined["id"].fill_null(OOV_ID)
+        return pl.DataFrame(out)
+
+    def _table(self, name: str) -> pl.DataFrame:
+        cache = self.__dict__.setdefault("_tables", {})
+        if name not in cache:
+            v = self.vocab.filter(pl.col("field") == name)
+            cache[name] = v.select(pl.col("value").alias(name), "id")
+        return cache[name]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": ARTIFACT_VERSION, "dataset": _config_dict(self.dataset),
+                "fields": [dataclasses.asdict(f) for f in self.fields]}
+
+    def save(self, directory: str | Path) -> str:
+        """Write ``features.json`` and ``vocab.parquet``; return the content hash."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.vocab.write_parquet(d / "vocab.parquet", compression="zstd", statistics=False)
+        body = self.to_json()
+        body["hash"] = content_hash(body, d / "vocab.parquet")
+        tmp = d / "features.json.tmp"
+        tmp.write_text(json.dumps(body, indent=1))
+        os.replace(tmp, d / "features.json")
+        return str(body["hash"])
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "FittedFeatures":
+        d = Path(directory)
+        try:
+            body = json.loads((d / "features.json").read_text())
+            vocab = pl.read_parquet(d / "vocab.parquet")
+        except (OSError, ValueError) as exc:
+            raise DataDirError(f"{d}: features artifact missing or unreadable ({exc})") from exc
+        if body.get("version") != ARTIFACT_VERSION:
+            raise DataDirError(f"{d}: features artifact version {body.get('version')}, expected {ARTIFACT_VERSION}")
+        if body.get("hash") != content_hash(body, d / "vocab.parquet"):
+            raise DataDirError(f"{d}: features artifact hash mismatch (files changed after prepare)")
+        cfg = from_dict(DatasetConfig, body["dataset"], where=str(d / "features.json"))
+        fields = [FittedField(**f) for f in body["fields"]]
+        return cls(cfg, fields, vocab)
+
+
+def _config_dict(cfg: DatasetConfig) -> dict[str, Any]:
+    d = dataclasses.asdict(cfg)
+    d["split"] = dataclasses.asdict(cfg.split)
+    return d
+
+
+def content_hash(body: dict[str, Any], vocab_path: Path) -> str:
+    """SHA-256 of the JSON body (without its hash) and the vocabulary file bytes."""
+    h = hashlib.sha256(json.dumps({k: v for k, v in body.items() if k != "hash"}, sort_keys=True).encode())
+    h.update(vocab_path.read_bytes())
+    return h.hexdigest()
+
+
+def features_hash(directory: str | Path) -> str:
+    """The recorded hash of a saved artifact (without loading the vocabulary)."""
+    return str(json.loads((Path(directory) / "features.json").read_text())["hash"])
+
+
+__all__ = ["FittedFeatures", "FittedField", "OOV_ID", "build_vocab", "categorical_values"]

@@ -1,0 +1,107 @@
+"""Stable 64-bit hashing: the same id on every machine, process and library version.
+
+Raw categorical values are hashed with FNV-1a (64 bit) over the UTF-8 bytes of
+``field + "\\x1f" + value`` and finalized with SplitMix64, so the id depends only on
+those bytes (no Python ``hash`` seed, no Polars/xxhash version). Embedding strategies
+map a 64-bit id to a table row with :func:`bucket_torch`, whose NumPy twin
+:func:`bucket_numpy` pins the same arithmetic; literal test vectors guard both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+FIELD_SEPARATOR = b"\x1f"
+
+
+def _signed(c: int) -> int:
+    """A uint64 constant as the int64 with the same bits (for torch arithmetic)."""
+    return c - (1 << 64) if c >= (1 << 63) else c
+
+
+def fnv1a64_bytes(data: bytes, state: int = int(FNV_OFFSET)) -> int:
+    """FNV-1a over ``data`` starting from ``state`` (pure Python, for scalars)."""
+    h = state
+    for byte in data:
+        h = ((h ^ byte) * int(FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def splitmix64_numpy(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finalizer on uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64) + np.uint64(_GOLDEN)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2)
+        return z ^ (z >> np.uint64(31))
+
+
+def hash_strings(values: pa.Array | pa.ChunkedArray, field: str) -> np.ndarray:
+    """Hash a string column of ``field`` to stable int64 ids.
+
+    Nulls hash as the empty string (the "missing" value of that field).
+    Returns an ``(N,)`` int64 array (uint64 bits reinterpreted).
+    """
+    if isinstance(values, pa.ChunkedArray):
+        parts = [hash_strings(c, field) for c in values.chunks]
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+    arr = values.cast(pa.large_string()).fill_null("")
+    n = len(arr)
+    if n == 0:
+        return np.empty(0, np.int64)
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+    if data.size == 0:
+        data = np.zeros(1, np.uint8)
+    starts, lens = offsets[:-1], np.diff(offsets)
+    seed = fnv1a64_bytes(field.encode() + FIELD_SEPARATOR)
+    h = np.full(n, seed, dtype=np.uint64)
+    last = data.size - 1
+    with np.errstate(over="ignore"):
+        for j in range(int(lens.max(initial=0))):
+            byte = data[np.minimum(starts + j, last)].astype(np.uint64)
+            h = np.where(lens > j, (h ^ byte) * FNV_PRIME, h)
+    return splitmix64_numpy(h).view(np.int64)
+
+
+def hash_string(value: str, field: str) -> int:
+    """Scalar twin of :func:`hash_strings` (int64 result)."""
+    h = fnv1a64_bytes(value.encode(), fnv1a64_bytes(field.encode() + FIELD_SEPARATOR))
+    return int(splitmix64_numpy(np.array([h], dtype=np.uint64)).view(np.int64)[0])
+
+
+def salt(field: str, chunk: int = 0) -> int:
+    """Salt of one (field, chunk) key for hashed and unified tables, as int64."""
+    return _signed(fnv1a64_bytes(f"{field}#{chunk}".encode()))
+
+
+def _srl(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 bits."""
+    return (x >> k) & ((1 << (64 - k)) - 1)
+
+
+def splitmix64_torch(x: torch.Tensor) -> torch.Tensor:
+    """SplitMix64 on int64 tensors holding uint64 bits (two's-complement wrap)."""
+    z = x + _signed(_GOLDEN)
+    z = (z ^ _srl(z, 30)) * _signed(_MIX1)
+    z = (z ^ _srl(z, 27)) * _signed(_MIX2)
+    return z ^ _srl(z, 31)
+
+
+def bucket_torch(ids: torch.Tensor, salt_value: int, rows: int) -> torch.Tensor:
+    """Map int64 ids to rows ``[0, rows)``: ``(splitmix64(id ^ salt) >>> 1) % rows``."""
+    return _srl(splitmix64_torch(ids ^ salt_value), 1) % rows
+
+
+def bucket_numpy(ids: np.ndarray, salt_value: int, rows: int) -> np.ndarray:
+    """NumPy twin of :func:`bucket_torch`."""
+    u = ids.astype(np.int64).view(np.uint64) ^ np.int64(salt_value).view(np.uint64)
+    return ((splitmix64_numpy(u) >> np.uint64(1)) % np.uint64(rows)).astype(np.int64)
