@@ -96,8 +96,11 @@ def splitmix64_torch(x: torch.Tensor) -> torch.Tensor:
     return z ^ _srl(z, 31)
 
 
-def bucket_torch(ids: torch.Tensor, salt_value: int, rows: int) -> torch.Tensor:
-    """Map int64 ids to rows ``[0, rows)``: ``(splitmix64(id ^ salt) >>> 1) % rows``."""
+def bucket_torch(ids: torch.Tensor, salt_value: int | torch.Tensor, rows: int | torch.Tensor) -> torch.Tensor:
+    """Map int64 ids to rows ``[0, rows)``: ``(splitmix64(id ^ salt) >>> 1) % rows``.
+
+    ``salt_value`` and ``rows`` may be scalars or tensors broadcast against ``ids``.
+    """
     return _srl(splitmix64_torch(ids ^ salt_value), 1) % rows
 
 

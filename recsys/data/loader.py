@@ -1,0 +1,212 @@
+"""Prepared Parquet -> :class:`~recsys.types.Batch` iterator, straight through Arrow buffers.
+
+Units of work are Parquet row groups. Each epoch, units are shuffled (seed, epoch) and
+dealt to ranks round-robin; rows are shuffled inside an in-memory buffer of a few row
+groups. Columns become NumPy views and then tensors: no per-row Python. Under several
+ranks every rank yields the same number of batches (the minimum), so collectives never hang.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+from recsys.types import Batch
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """One unit of work: row group ``index`` of ``path`` with ``rows`` rows."""
+
+    path: Path
+    index: int
+    rows: int
+
+
+def row_groups(files: list[Path]) -> list[RowGroup]:
+    out = []
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        out += [RowGroup(f, i, meta.row_group(i).num_rows) for i in range(meta.num_row_groups)]
+    return out
+
+
+@dataclass
+class _Columns:
+    """A block of rows as arrays: dense ``(N, Nd)`` f32, ids ``(F, N)`` i64, labels ``(N,)`` f32."""
+
+    dense: np.ndarray
+    ids: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, idx: np.ndarray) -> "_Columns":
+        return _Columns(self.dense[idx], self.ids[:, idx], self.labels[idx])
+
+    @staticmethod
+    def concat(parts: list["_Columns"]) -> "_Columns":
+        return _Columns(np.concatenate([p.dense for p in parts]), np.concatenate([p.ids for p in parts], axis=1),
+                        np.concatenate([p.labels for p in parts]))
+
+
+def _column(table: pa.Table, name: str, dtype: type) -> np.ndarray:
+    return table.column(name).to_numpy().astype(dtype, copy=False)
+
+
+class BatchLoader:
+    """Iterates batches of one split for one rank. Call :meth:`set_epoch` before each epoch.
+
+    Args:
+        files: the split's Parquet parts.
+        dense, categorical: column names in model order.
+        shuffle_buffer: row groups mixed together when shuffling (0 or 1: row-group order only).
+        prefetch: batches prepared ahead in a background thread (0 disables the thread).
+    """
+
+    def __init__(self, files: list[Path], dense: list[str], categorical: list[str], batch_size: int,
+                 shuffle: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 shuffle_buffer: int = 4, drop_last: bool = False, prefetch: int = 2,
+                 label: Optional[str] = "label") -> None:
+        self.units = row_groups(files)
+        self.dense, self.categorical, self.label = list(dense), list(categorical), label
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.rank, self.world_size, self.shuffle_buffer = rank, world_size, max(shuffle_buffer, 1)
+        self.drop_last, self.prefetch, self.epoch = drop_last, prefetch, 0
+        self._lengths = torch.ones(len(categorical) * batch_size, dtype=torch.int32)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _my_units(self) -> list[RowGroup]:
+        order = np.arange(len(self.units))
+        if self.shuffle:
+            np.random.default_rng([self.seed, self.epoch]).shuffle(order)
+        return [self.units[i] for i in order[self.rank :: self.world_size]]
+
+    def _rows_of_rank(self, rank: int) -> int:
+        order = np.arange(len(self.units))
+        if self.shuffle:
+            np.random.default_rng([self.seed, self.epoch]).shuffle(order)
+        return sum(self.units[i].rows for i in order[rank :: self.world_size])
+
+    def _batches_of_rank(self, rank: int) -> int:
+        full, rest = divmod(self._rows_of_rank(rank), self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def __len__(self) -> int:
+        """Batches this rank yields: under several ranks, the minimum over ranks (training)."""
+        if self.world_size == 1:
+            return self._batches_of_rank(0)
+        rows = min(self._rows_of_rank(r) for r in range(self.world_size))
+        return rows // self.batch_size
+
+    def iter_padded(self) -> Iterator[tuple[Batch, bool]]:
+        """Every row of this rank once, as ``(batch, real)``; padded with repeats (``real=False``)
+        up to the longest rank's batch count, so sharded forwards stay in lockstep (evaluation)."""
+        longest = max(self._batches_of_rank(r) for r in range(self.world_size))
+        last, count = None, 0
+        for batch in self._all_batches():
+            last, count = batch, count + 1
+            yield batch, True
+        while count < longest and last is not None:
+            count += 1
+            yield last, False
+
+    def _read(self, unit: RowGroup) -> _Columns:
+        cols = self.dense + self.categorical + ([self.label] if self.label else [])
+        t = pq.ParquetFile(unit.path).read_row_group(unit.index, columns=cols)
+        n = t.num_rows
+        dense = np.stack([_column(t, c, np.float32) for c in self.dense], axis=1) if self.dense \
+            else np.zeros((n, 0), np.float32)
+        ids = np.stack([_column(t, c, np.int64) for c in self.categorical]) if self.categorical \
+            else np.zeros((0, n), np.int64)
+        labels = _column(t, self.label, np.float32) if self.label else np.zeros(n, np.float32)
+        return _Columns(dense, ids, labels)
+
+    def _blocks(self) -> Iterator[_Columns]:
+        """Shuffled blocks of rows; leftovers smaller than a batch carry over."""
+        rng = np.random.default_rng([self.seed, self.epoch, self.rank, 1])
+        units, carry = self._my_units(), None
+        for start in range(0, len(units), self.shuffle_buffer):
+            parts = [self._read(u) for u in units[start : start + self.shuffle_buffer]]
+            block = _Columns.concat(([carry] if carry is not None else []) + parts)
+            if self.shuffle:
+                block = block.take(rng.permutation(len(block)))
+            full = len(block) - len(block) % self.batch_size
+            carry = block.take(np.arange(full, len(block))) if full < len(block) else None
+            if full:
+                yield block.take(np.arange(full)) if full < len(block) else block
+        if carry is not None:
+            yield carry
+
+    def _all_batches(self) -> Iterator[Batch]:
+        for block in self._blocks():
+            for s in range(0, len(block), self.batch_size):
+                yield self.to_batch(block.dense[s : s + self.batch_size], block.ids[:, s : s + self.batch_size],
+                                    block.labels[s : s + self.batch_size])
+
+    def _batches(self) -> Iterator[Batch]:
+        limit, count = len(self), 0
+        for block in self._blocks():
+            for s in range(0, len(block), self.batch_size):
+                if count >= limit:
+                    return
+                yield self.to_batch(block.dense[s : s + self.batch_size], block.ids[:, s : s + self.batch_size],
+                                    block.labels[s : s + self.batch_size])
+                count += 1
+
+    def to_batch(self, dense: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> Batch:
+        """Arrays -> Batch; ids ``(F, B)`` are field-major, the KJT's value order."""
+        b = len(labels)
+        lengths = self._lengths if b == self.batch_size else torch.ones(len(self.categorical) * b, dtype=torch.int32)
+        kjt = KeyedJaggedTensor(keys=self.categorical, values=torch.from_numpy(np.ascontiguousarray(ids).reshape(-1)),
+                                lengths=lengths, stride=b)
+        return Batch(torch.from_numpy(np.ascontiguousarray(dense)), kjt, torch.from_numpy(np.ascontiguousarray(labels)))
+
+    def __iter__(self) -> Iterator[Batch]:
+        if self.prefetch <= 0:
+            yield from self._batches()
+            return
+        yield from _prefetched(self._batches(), self.prefetch)
+
+
+def _prefetched(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
+    """Run ``it`` in a daemon thread, ``depth`` items ahead; re-raise its errors here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in it:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # forwarded to the consumer
+            q.put(exc)
+
+    threading.Thread(target=work, daemon=True).start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while not q.empty():
+            q.get_nowait()

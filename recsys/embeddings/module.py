@@ -1,0 +1,88 @@
+"""The one embedding interface: a KJT of field ids -> ``(B, F, D)`` field embeddings.
+
+:class:`FieldEmbedding` = :class:`IdRemap` (ids -> table rows per lookup key, pure tensor
+ops) followed by a TorchRec ``EmbeddingBagCollection`` built on ``device="meta"`` so that
+``DistributedModelParallel`` materializes and shards it (fused fbgemm kernels). Every model
+uses it, so every model runs with every strategy and under sharding.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+from torchrec.modules.embedding_modules import EmbeddingBagCollection
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+from recsys.embeddings.strategies import TablePlan
+from recsys.features.hashing import bucket_torch
+
+
+class IdRemap(nn.Module):
+    """Maps raw field ids to table rows for every lookup key of a :class:`TablePlan`.
+
+    Lookup key ``i`` reads the ids of field ``source[i]`` and, unless ``direct[i]``, maps them
+    with ``bucket(id, salt[i], rows[i])``. Output keys are the plan's keys, in plan order.
+    """
+
+    def __init__(self, plan: TablePlan) -> None:
+        super().__init__()
+        fields = list(plan.fields)
+        self.fields = fields
+        self.keys = [k.key for k in plan.keys]
+        self.identity = all(k.direct for k in plan.keys) and self.keys == fields
+        self.source = [fields.index(k.field) for k in plan.keys]
+        self.register_buffer("salts", torch.tensor([k.salt for k in plan.keys], dtype=torch.int64), persistent=False)
+        self.register_buffer("rows", torch.tensor([k.rows for k in plan.keys], dtype=torch.int64), persistent=False)
+        self.register_buffer("direct", torch.tensor([k.direct for k in plan.keys]), persistent=False)
+
+    def forward(self, kjt: KeyedJaggedTensor) -> KeyedJaggedTensor:
+        if self.identity:
+            return kjt
+        values, lengths = kjt.values(), kjt.lengths()
+        stride = kjt.stride()
+        offsets = kjt.offsets()
+        per_key = lengths.view(len(self.fields), stride).sum(dim=1)
+        starts = offsets[:-1].view(len(self.fields), stride)[:, 0]
+        src = torch.tensor(self.source, device=values.device)
+        counts = per_key[src]
+        key_of_value = torch.repeat_interleave(torch.arange(len(self.keys), device=values.device), counts)
+        within = torch.arange(int(counts.sum()), device=values.device) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts)
+        gathered = values[starts[src][key_of_value] + within]
+        hashed = bucket_torch(gathered, self.salts[key_of_value], self.rows[key_of_value])
+        new_values = torch.where(self.direct[key_of_value], gathered, hashed)
+        new_lengths = lengths.view(len(self.fields), stride)[src].reshape(-1)
+        return KeyedJaggedTensor(keys=self.keys, values=new_values, lengths=new_lengths, stride=stride)
+
+
+
+class FieldEmbedding(nn.Module):
+    """KJT with one key per categorical field -> ``(B, F, D)``, ``D = chunks * chunk_dim``.
+
+    Args:
+        plan: tables and lookup keys from :func:`recsys.embeddings.strategies.plan_tables`.
+        device: ``meta`` under DistributedModelParallel (it materializes the tables);
+            ``cpu``/``cuda`` for an unsharded model (export, scoring, tests).
+    """
+
+    def __init__(self, plan: TablePlan, device: Optional[torch.device] = None) -> None:
+        super().__init__()
+        self.plan = plan
+        self.remap = IdRemap(plan)
+        self.ebc = EmbeddingBagCollection(tables=list(plan.tables), device=device or torch.device("meta"))
+        ebc_order = [k for t in plan.tables for k in t.feature_names]
+        key_order = [k.key for k in plan.keys]
+        perm = [] if ebc_order == key_order else [
+            c for k in key_order for c in range(ebc_order.index(k) * plan.chunk_dim, (ebc_order.index(k) + 1) * plan.chunk_dim)]
+        self.register_buffer("perm", torch.tensor(perm, dtype=torch.int64), persistent=False)
+        self.num_fields = len(plan.fields)
+        self.dim = plan.chunk_dim * plan.chunks
+
+    def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
+        """``features``: KJT of raw ids, keys = fields. Returns ``(B, F, D)``."""
+        pooled = self.ebc(self.remap(features)).values()
+        if self.perm.numel():
+            pooled = pooled.index_select(1, self.perm)
+        return pooled.view(-1, self.num_fields, self.dim)

@@ -1,0 +1,9 @@
+"""Pure tensor modules, ``(B, F, D)`` in and out unless stated: reused by every model."""
+
+from recsys.layers.attention import InteractingLayer
+from recsys.layers.cross import CrossNetwork
+from recsys.layers.fgcnn import FeatureGeneration
+from recsys.layers.interaction import FactorizationMachine, InnerProduct
+from recsys.layers.mlp import MLP
+
+__all__ = ["CrossNetwork", "FactorizationMachine", "FeatureGeneration", "InnerProduct", "InteractingLayer", "MLP"]

@@ -1,0 +1,35 @@
+"""AutoInt's interacting layer: multi-head self-attention over fields (Song et al., CIKM 2019)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class InteractingLayer(nn.Module):
+    """``(B, F, D_in) -> (B, F, H * d)``: ``softmax(Q K^T [/ sqrt(d)]) V`` per head, + residual, ReLU.
+
+    Uses ``scaled_dot_product_attention`` (fused kernels); without ``use_scale`` the logits
+    are unscaled as in the paper, obtained by pre-multiplying Q by ``sqrt(d)``.
+    """
+
+    def __init__(self, in_dim: int, attention_dim: int, num_heads: int, use_residual: bool = True,
+                 use_scale: bool = False, layer_norm: bool = False) -> None:
+        super().__init__()
+        out_dim = attention_dim * num_heads
+        self.qkv = nn.Linear(in_dim, 3 * out_dim, bias=False)
+        self.residual = nn.Linear(in_dim, out_dim, bias=False) if use_residual else None
+        self.norm = nn.LayerNorm(out_dim) if layer_norm else None
+        self.heads, self.head_dim, self.use_scale = num_heads, attention_dim, use_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, f, _ = x.shape
+        q, k, v = self.qkv(x).view(b, f, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if not self.use_scale:
+            q = q * self.head_dim ** 0.5
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, f, -1)
+        if self.residual is not None:
+            out = out + self.residual(x)
+        out = torch.relu(out)
+        return self.norm(out) if self.norm is not None else out

@@ -1,0 +1,37 @@
+"""Multi-layer perceptron (the DNN tower of most CTR models)."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """``(B, in_dim) -> (B, units[-1])`` or ``(B, out_dim)``: Linear -> [BatchNorm] -> ReLU -> [Dropout].
+
+    Example:
+        >>> MLP(8, [4, 4], out_dim=1)(torch.zeros(2, 8)).shape
+        torch.Size([2, 1])
+    """
+
+    def __init__(self, in_dim: int, units: Sequence[int], out_dim: Optional[int] = None,
+                 dropout: float = 0.0, batch_norm: bool = False) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for width in units:
+            layers.append(nn.Linear(in_dim, width))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_dim = width
+        if out_dim is not None:
+            layers.append(nn.Linear(in_dim, out_dim))
+        self.net = nn.Sequential(*layers)
+        self.out_dim = out_dim if out_dim is not None else in_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -1,0 +1,680 @@
+"""Feature scores for sparse CTR data, after OutRank (Škrlj and Mramor, RecSys 2023).
+
+Every estimator works on one minibatch of rows (``batch_rows``, 8192 by default as the
+reference's ``--minibatch_size``) and is aggregated over minibatches by the median, as
+the reference does. All counting is vectorized (``np.bincount`` / ``np.unique`` on packed
+integer keys); no Python loop runs over rows.
+
+Scores, in nats:
+
+* **relevance** of field ``X`` to the label ``Y``, OutRank's ``MI-numba-randomized``:
+  ``H(Y_shifted | X) - H(Y | X)``. ``Y_shifted`` re-pairs each row ``i`` whose ``X`` value
+  occurs ``c`` times in the batch with the label of row ``(i - c) mod n`` (the reference's
+  ``np.roll(Y, c)`` per value), so a field of the same cardinality with no signal gets
+  the same small-group bias in both terms and scores about zero. Values seen once in a
+  batch are skipped, as in the reference (they add nothing to either term).
+* **plain MI** ``H(Y) - H(Y | X)`` (the reference's ``MI-numba``), inflated by cardinality.
+* **redundancy** of fields ``A`` (earlier column) and ``B``: the same randomized score with
+  ``A`` as the target and ``B`` as the grouping, plus ``ratio = score / H(A_shifted | B)``,
+  the share of ``A``'s background uncertainty that ``B`` removes (about 1 for a copy).
+* **relations** of ``A`` and ``B``: the relevance of the combined field ``(A, B)`` (a
+  collision-free packed id within the batch), and its synergy over ``A`` and ``B`` alone.
+* **3MR** greedy ranking: argmax of ``relevance - alpha * median(redundancy with selected)
+  + beta * median(relation with selected)`` on min-max normalized scores.
+* **quality** per field: cardinality (HyperLogLog), coverage, OOV share, top values, flags.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recsys.errors import DataDirError
+from recsys.features.hashing import splitmix64_numpy
+
+BATCH_ROWS = 1 << 13  # the reference's default --minibatch_size
+MIN_BATCH_ROWS = 1 << 10  # the reference scores a trailing batch only above 2**10 rows
+PAIR_ROWS = 1 << 17  # rows (in whole batches, spread over the data) used for pair scores
+DENSE_BINS = 32
+HLL_P = 14
+TOP_CAPACITY = 256
+MISSING_DENSE = np.iinfo(np.int64).min
+
+# Quality thresholds (documented in report.html).
+LEAK_SHARE = 0.3  # relevance above this share of H(label) is suspicious for CTR data
+NEAR_UNIQUE = 0.9  # distinct values / non-missing rows
+REDUNDANT_RATIO = 0.5  # redundancy ratio above which the weaker field is flagged
+LOW_COVERAGE = 0.05
+HIGH_OOV = 0.5
+
+
+# ---------------------------------------------------------------------------------------
+# Counting primitives on one minibatch
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Rows of one batch grouped by a value: ``codes`` (n,) int64 in [0, k), ``counts`` (k,).
+
+    ``counts`` may hold zeros (codes of a packed key space that no row uses).
+    """
+
+    codes: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def k(self) -> int:
+        return int(self.counts.shape[0])
+
+    def row_counts(self) -> np.ndarray:
+        """(n,) size of each row's group."""
+        return self.counts[self.codes]
+
+
+def _dense_space(space: int, n: int) -> bool:
+    """Whether a key space is small enough to count with ``np.bincount`` instead of sorting."""
+    return space <= 4 * n + 1024
+
+
+def factorize(values: np.ndarray) -> tuple[Grouping, np.ndarray]:
+    """(n,) integers -> compact Grouping (codes ordered by value) and its (k,) distinct values."""
+    v = np.asarray(values)
+    if v.size and v.dtype.kind in "iu":
+        lo, hi = int(v.min()), int(v.max())
+        if _dense_space(hi - lo + 1, v.size):
+            off = (v - lo).astype(np.int64)
+            full = np.bincount(off, minlength=hi - lo + 1)
+            present = np.flatnonzero(full)
+            remap = np.zeros(full.shape[0], np.int64)
+            remap[present] = np.arange(present.shape[0])
+            return Grouping(remap[off], full[present].astype(np.int64)), (present + lo).astype(v.dtype)
+    uniq, inv, cnt = np.unique(v, return_inverse=True, return_counts=True)
+    return Grouping(inv.reshape(-1).astype(np.int64), cnt.astype(np.int64)), uniq
+
+
+def joint_grouping(x: Grouping, t: Grouping) -> tuple[Grouping, np.ndarray]:
+    """Group rows by the pair (x, t): the joint Grouping and, per joint code, its x code."""
+    key = x.codes * t.k + t.codes
+    space = x.k * t.k
+    if _dense_space(space, x.n):
+        full = np.bincount(key, minlength=space)
+        present = np.flatnonzero(full)
+        remap = np.zeros(space, np.int64)
+        remap[present] = np.arange(present.shape[0])
+        return Grouping(remap[key], full[present].astype(np.int64)), present // t.k
+    uniq, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+    return Grouping(inv.reshape(-1).astype(np.int64), cnt.astype(np.int64)), uniq // t.k
+
+
+def _joint_counts(x: Grouping, t_codes: np.ndarray, kt: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-empty (x, t) cells: their x codes (m,) and counts (m,)."""
+    key = x.codes * kt + t_codes
+    space = x.k * kt
+    if _dense_space(space, x.n):
+        joint = np.bincount(key, minlength=space)
+        nz = np.flatnonzero(joint)
+        return nz // kt, joint[nz]
+    uniq, cnt = np.unique(key, return_counts=True)
+    return uniq // kt, cnt
+
+
+def conditional_entropy(x: Grouping, t_codes: np.ndarray, kt: int) -> float:
+    """H(T | X) in nats over the batch, skipping X values seen once (as the reference).
+
+    ``sum_{x: n_x > 1} (n_x / N) * H(T | X = x) = -sum (n_xt / N) log(n_xt / n_x)``.
+    """
+    if x.n == 0:
+        return 0.0
+    xc, c = _joint_counts(x, t_codes, kt)
+    nx = x.counts[xc]
+    keep = nx > 1
+    cf = c[keep].astype(np.float64)
+    return float(-(cf * np.log(cf / nx[keep])).sum() / x.n)
+
+
+def entropy(counts: np.ndarray) -> float:
+    """Plug-in entropy (nats) of a (k,) count vector."""
+    c = counts[counts > 0].astype(np.float64)
+    if c.size == 0:
+        return 0.0
+    p = c / c.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def shifted_target(x: Grouping, t_codes: np.ndarray) -> np.ndarray:
+    """The reference's background labels: row i takes ``t[(i - n_x(i)) mod n]``, (n,).
+
+    ``n_x(i)`` is the batch count of row i's X value, so groups of equal size see the same
+    shift: this is ``np.roll(Y, n_x)`` restricted to the group, vectorized over groups.
+    """
+    n = x.n
+    src = (np.arange(n, dtype=np.int64) - x.row_counts()) % max(n, 1)
+    return t_codes[src]
+
+
+def randomized_terms(x: Grouping, t_codes: np.ndarray, kt: int) -> tuple[float, float]:
+    """(H(T_shifted | X), H(T | X)); their difference is the cardinality-aware score."""
+    background = conditional_entropy(x, shifted_target(x, t_codes), kt)
+    return background, conditional_entropy(x, t_codes, kt)
+
+
+def randomized_score(x: Grouping, t: Grouping) -> float:
+    """OutRank ``MI-numba-randomized`` of target t given grouping x (plain MI if x == t)."""
+    if np.array_equal(x.codes, t.codes):
+        return entropy(t.counts)
+    background, cond = randomized_terms(x, t.codes, t.k)
+    return background - cond
+
+
+def plain_mi(x: Grouping, t: Grouping) -> float:
+    """Plug-in mutual information H(T) - H(T | X) (the reference's ``MI-numba``)."""
+    return entropy(t.counts) - conditional_entropy(x, t.codes, t.k)
+
+
+# ---------------------------------------------------------------------------------------
+# Per-batch scores
+# ---------------------------------------------------------------------------------------
+
+
+def relevance_batch(groups: Sequence[Grouping], label: Grouping) -> tuple[np.ndarray, np.ndarray]:
+    """Randomized score and plain MI of each field vs the label: two (F,) arrays."""
+    h_y = entropy(label.counts)
+    rand = np.empty(len(groups))
+    mi = np.empty(len(groups))
+    for j, g in enumerate(groups):
+        if np.array_equal(g.codes, label.codes):
+            rand[j] = mi[j] = h_y
+            continue
+        background, cond = randomized_terms(g, label.codes, label.k)
+        rand[j], mi[j] = background - cond, h_y - cond
+    return rand, mi
+
+
+def pair_batch(a: Grouping, b: Grouping, label: Grouping) -> tuple[float, float, float]:
+    """(redundancy, redundancy ratio, relation) of fields a (target) and b (grouping).
+
+    One sort groups the rows by (b, a); it gives H(A | B) and is the combined field whose
+    randomized relevance to the label is the relation score.
+    """
+    joint, b_of_joint = joint_grouping(b, a)
+    if np.array_equal(a.codes, b.codes):
+        redundancy, ratio = entropy(a.counts), 1.0
+    else:
+        nb = b.counts[b_of_joint]
+        keep = nb > 1
+        cf = joint.counts[keep].astype(np.float64)
+        cond = float(-(cf * np.log(cf / nb[keep])).sum() / max(b.n, 1))
+        background = conditional_entropy(b, shifted_target(b, a.codes), a.k)
+        redundancy = background - cond
+        ratio = redundancy / background if background > 0 else 0.0
+    bg, cond_label = randomized_terms(joint, label.codes, label.k)
+    return redundancy, ratio, bg - cond_label
+
+
+# ---------------------------------------------------------------------------------------
+# Reading a prepared split in minibatches
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field to rank: manifest kind, its missing id and OOV id (None where not defined)."""
+
+    name: str
+    kind: str
+    transform: str
+    cardinality: int
+    missing_id: Optional[int]
+    oov_id: Optional[int]
+
+
+def plan_row_groups(files: Sequence[Path], sample: Optional[int]) -> list[tuple[Path, int, int]]:
+    """(file, row group, rows) to read: all, or about ``sample`` rows spread evenly over the split."""
+    groups: list[tuple[Path, int, int]] = []
+    for f in files:
+        try:
+            meta = pq.ParquetFile(f).metadata
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise DataDirError(f"{f}: unreadable Parquet part ({exc})") from exc
+        groups += [(f, i, meta.row_group(i).num_rows) for i in range(meta.num_row_groups)]
+    total = sum(g[2] for g in groups)
+    if sample is None or sample >= total or not groups:
+        return groups
+    per_group = total / len(groups)
+    want = min(len(groups), max(1, math.ceil(sample / per_group)))
+    picks = np.unique(np.linspace(0, len(groups) - 1, want).round().astype(int))
+    return [groups[i] for i in picks]
+
+
+def _read_tables(plan: Sequence[tuple[Path, int, int]], columns: list[str],
+                 sample: Optional[int]) -> Iterator[pa.Table]:
+    """Row groups of the plan, truncated so at most ``sample`` rows come out in total."""
+    left = sample if sample is not None else None
+    handles: dict[Path, pq.ParquetFile] = {}
+    for path, rg, _ in plan:
+        if left is not None and left <= 0:
+            return
+        pf = handles.setdefault(path, pq.ParquetFile(path))
+        missing = [c for c in columns if c not in pf.schema_arrow.names]
+        if missing:
+            raise DataDirError(f"{path}: columns {missing} missing (DATA_DIR does not match dataset.json)")
+        table = pf.read_row_group(rg, columns=columns)
+        if left is not None:
+            table = table.slice(0, left)
+            left -= table.num_rows
+        yield table
+
+
+def rebatch(tables: Iterator[pa.Table], batch_rows: int) -> Iterator[pa.Table]:
+    """Fixed-size minibatches across row groups; a trailing remainder is kept if it has at
+    least ``MIN_BATCH_ROWS`` rows or if it is the only batch. Holds at most one row group."""
+    pending: list[pa.Table] = []
+    held = 0
+    emitted = 0
+    for table in tables:
+        pending.append(table)
+        held += table.num_rows
+        while held >= batch_rows:
+            merged = pa.concat_tables(pending)
+            yield merged.slice(0, batch_rows)
+            emitted += 1
+            rest = merged.slice(batch_rows)
+            pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+    if held and (held >= MIN_BATCH_ROWS or emitted == 0):
+        yield pa.concat_tables(pending)
+
+
+class QuantileBins:
+    """Discretizes a dense float column by quantile edges fitted on the first batch."""
+
+    def __init__(self, sample: np.ndarray, bins: int = DENSE_BINS) -> None:
+        finite = sample[np.isfinite(sample)]
+        qs = np.linspace(0, 1, bins + 1)[1:-1]
+        self.edges = np.unique(np.quantile(finite, qs)) if finite.size else np.zeros(0)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(n,) floats -> (n,) int64 bin ids; NaN -> ``MISSING_DENSE``."""
+        out = np.searchsorted(self.edges, x, side="right").astype(np.int64)
+        out[~np.isfinite(x)] = MISSING_DENSE
+        return out
+
+
+def column_values(table: pa.Table, spec: FieldSpec, bins: dict[str, QuantileBins]) -> np.ndarray:
+    """One column of a batch as (n,) int64 ids (dense floats discretized, nulls -> missing)."""
+    col = table.column(spec.name)
+    if pa.types.is_floating(col.type):
+        x = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        if spec.name not in bins:
+            bins[spec.name] = QuantileBins(x)
+        return bins[spec.name](x)
+    if not pa.types.is_integer(col.type):
+        raise DataDirError(f"field {spec.name}: column type {col.type} is neither integer ids nor float")
+    if col.null_count:
+        fill = spec.missing_id if spec.missing_id is not None else MISSING_DENSE
+        col = col.fill_null(fill)
+    return col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+# ---------------------------------------------------------------------------------------
+# Data quality, streamed
+# ---------------------------------------------------------------------------------------
+
+
+def _leading_zeros64(x: np.ndarray) -> np.ndarray:
+    """Leading zero bits of (n,) uint64 values (64 for zero)."""
+    out = np.full(x.shape, 64, dtype=np.int64)
+    nz = x != 0
+    out[nz] = 63 - np.floor(np.log2(x[nz].astype(np.float64))).astype(np.int64)
+    return np.clip(out, 0, 64)
+
+
+class HyperLogLog:
+    """Distinct-count sketch (2**HLL_P one-byte registers, ~0.8% error) over int64 ids.
+
+    Fixed memory whatever the row count, like the reference's HyperLogLog cardinalities.
+    """
+
+    def __init__(self, p: int = HLL_P) -> None:
+        self.p = p
+        self.registers = np.zeros(1 << p, dtype=np.int64)
+
+    def add(self, values: np.ndarray) -> None:
+        """Add (n,) int64 values (already distinct values of a batch are cheapest)."""
+        h = splitmix64_numpy(values.astype(np.int64).view(np.uint64))
+        idx = (h >> np.uint64(64 - self.p)).astype(np.intp)
+        rest = h << np.uint64(self.p)
+        rho = np.minimum(_leading_zeros64(rest) + 1, 64 - self.p + 1)
+        np.maximum.at(self.registers, idx, rho)
+
+    def estimate(self) -> float:
+        """Cardinality estimate with the small-range (linear counting) correction."""
+        m = float(self.registers.shape[0])
+        alpha = 0.7213 / (1 + 1.079 / m)
+        raw = alpha * m * m / float(np.sum(np.exp2(-self.registers.astype(np.float64))))
+        zeros = int(np.count_nonzero(self.registers == 0))
+        if raw <= 2.5 * m and zeros:
+            return m * math.log(m / zeros)
+        return raw
+
+
+@dataclass
+class FieldQuality:
+    """Streaming quality counters of one field (memory independent of the row count)."""
+
+    spec: FieldSpec
+    rows: int = 0
+    missing: int = 0
+    oov: int = 0
+    singleton_rows: int = 0
+    hll: HyperLogLog = field(default_factory=HyperLogLog)
+    top_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    top_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def add(self, values: np.ndarray, group: Grouping, distinct: np.ndarray) -> None:
+        """Update with one batch: (n,) ids, their Grouping and (k,) distinct values."""
+        self.rows += values.shape[0]
+        if self.spec.missing_id is not None:
+            self.missing += int(np.count_nonzero(values == self.spec.missing_id))
+        if self.spec.oov_id is not None:
+            self.oov += int(np.count_nonzero(values == self.spec.oov_id))
+        self.singleton_rows += int(np.count_nonzero(group.counts == 1))
+        self.hll.add(distinct.astype(np.int64))
+        self._merge_top(distinct.astype(np.int64), group.counts)
+
+    def _merge_top(self, values: np.ndarray, counts: np.ndarray) -> None:
+        """Keep the TOP_CAPACITY most frequent values seen so far (heavy-hitter summary)."""
+        v = np.concatenate([self.top_values, values])
+        c = np.concatenate([self.top_counts, counts])
+        uniq, inv = np.unique(v, return_inverse=True)
+        summed = np.bincount(inv.reshape(-1), weights=c).astype(np.int64)
+        keep = np.argsort(-summed, kind="stable")[:TOP_CAPACITY]
+        self.top_values, self.top_counts = uniq[keep], summed[keep]
+
+
+# ---------------------------------------------------------------------------------------
+# Streaming accumulation over the split
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchScores:
+    """Per-batch scores, medians taken at the end: lists of (F,) or (P,) arrays."""
+
+    relevance: list[np.ndarray] = field(default_factory=list)
+    mi: list[np.ndarray] = field(default_factory=list)
+    redundancy: list[np.ndarray] = field(default_factory=list)
+    ratio: list[np.ndarray] = field(default_factory=list)
+    relation: list[np.ndarray] = field(default_factory=list)
+    label_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    rows: int = 0
+
+
+def all_pairs(names: Sequence[str]) -> list[tuple[int, int]]:
+    """Index pairs (i, j), i < j, in column order (i is the target, as in the reference)."""
+    return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+
+
+def _pair_batch_ids(total_rows: int, batch_rows: int, pair_rows: int) -> set[int]:
+    """Which batches also get pair scores: about pair_rows rows, spread evenly."""
+    n_batches = max(1, math.ceil(total_rows / batch_rows))
+    want = max(1, min(n_batches, pair_rows // batch_rows))
+    return set(np.linspace(0, n_batches - 1, want).round().astype(int).tolist())
+
+
+def _add_label_counts(acc: BatchScores, values: np.ndarray) -> None:
+    """Accumulate label class counts (labels are non-negative class ids, 0/1 for CTR)."""
+    if values.size and int(values.min()) < 0:
+        raise DataDirError(f"label values must be non-negative class ids (got {int(values.min())})")
+    counts = np.bincount(values, minlength=acc.label_counts.shape[0])
+    acc.label_counts = counts + np.pad(acc.label_counts, (0, counts.shape[0] - acc.label_counts.shape[0]))
+
+
+def score_stream(batches: Iterator[pa.Table], specs: Sequence[FieldSpec], pair_ids: set[int],
+                 pairs: Sequence[tuple[int, int]], label: str = "label"
+                 ) -> tuple[BatchScores, list[FieldQuality]]:
+    """Score every minibatch: relevance always, pairs on ``pair_ids`` batches; quality counters."""
+    acc = BatchScores()
+    quality = [FieldQuality(s) for s in specs]
+    bins: dict[str, QuantileBins] = {}
+    for b, table in enumerate(batches):
+        y = table.column(label).to_numpy(zero_copy_only=False)
+        if np.isnan(y.astype(np.float64)).any():
+            raise DataDirError("label column has missing values")
+        _add_label_counts(acc, y.astype(np.int64))
+        lab, _ = factorize(y.astype(np.int64))
+        groups = []
+        for spec, q in zip(specs, quality):
+            values = column_values(table, spec, bins)
+            g, distinct = factorize(values)
+            q.add(values, g, distinct)
+            groups.append(g)
+        rel, mi = relevance_batch(groups, lab)
+        acc.relevance.append(rel)
+        acc.mi.append(mi)
+        acc.rows += table.num_rows
+        if b in pair_ids and pairs:
+            scores = np.array([pair_batch(groups[i], groups[j], lab) for i, j in pairs])
+            acc.redundancy.append(scores[:, 0])
+            acc.ratio.append(scores[:, 1])
+            acc.relation.append(scores[:, 2])
+    return acc, quality
+
+
+# ---------------------------------------------------------------------------------------
+# 3MR
+# ---------------------------------------------------------------------------------------
+
+
+def minmax(x: np.ndarray) -> np.ndarray:
+    """Min-max normalize (the reference normalizes each score family before 3MR)."""
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        return np.zeros_like(x)
+    lo, hi = float(finite.min()), float(finite.max())
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+
+
+def rank_3mr(relevance: np.ndarray, redundancy: np.ndarray, relations: np.ndarray,
+             alpha: float = 1.0, beta: float = 1.0) -> list[int]:
+    """Greedy 3MR order of field indices.
+
+    ``relevance`` (F,), ``redundancy`` and ``relations`` (F, F) symmetric, already
+    normalized; NaN means "not scored" and is left out of the medians (as the reference
+    skips missing tuples). Step 1 takes the most relevant field; each next step takes
+    ``argmax relevance - alpha * median(redundancy to selected) + beta * median(relations
+    to selected)`` (ties: first in column order).
+    """
+    f = relevance.shape[0]
+    if f == 0:
+        return []
+    selected = [int(np.argmax(relevance))]
+    left = np.ones(f, dtype=bool)
+    left[selected[0]] = False
+    while left.any():
+        cand = np.flatnonzero(left)
+        red = _nan_median_rows(redundancy[np.ix_(cand, selected)])
+        rel = _nan_median_rows(relations[np.ix_(cand, selected)])
+        score = relevance[cand] - alpha * red + beta * rel
+        best = int(cand[int(np.argmax(score))])
+        selected.append(best)
+        left[best] = False
+    return selected
+
+
+def _nan_median_rows(m: np.ndarray) -> np.ndarray:
+    """Row medians ignoring NaN; rows that are all NaN give 0 (no evidence)."""
+    out = np.zeros(m.shape[0])
+    has = np.isfinite(m).any(axis=1)
+    if has.any():
+        out[has] = np.nanmedian(m[has], axis=1)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RankingTables:
+    """Everything scored for one split (all frames are Polars; scores in nats).
+
+    relevance: Feature, Score (randomized, median over batches), MI (plain), LabelShare,
+        sorted by Score descending. redundancy: FeatureA, FeatureB, Score, Ratio.
+    relations: FeatureA, FeatureB, Score, Synergy (Score - relevance A - relevance B).
+    mrmr: Feature, 3mr_ranking. quality: one row per field (see :func:`quality_frame`).
+    """
+
+    relevance: pl.DataFrame
+    redundancy: pl.DataFrame
+    relations: pl.DataFrame
+    mrmr: pl.DataFrame
+    quality: pl.DataFrame
+    fields: list[str]
+    rows: int
+    batches: int
+    pair_batches: int
+    label_entropy: float
+
+
+def _median(rows: list[np.ndarray], width: int) -> np.ndarray:
+    return np.median(np.vstack(rows), axis=0) if rows else np.full(width, np.nan)
+
+
+def _pair_frames(names: Sequence[str], pairs: Sequence[tuple[int, int]], acc: BatchScores,
+                 relevance: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Redundancy and relation frames (one row per unordered pair, column order)."""
+    a = [names[i] for i, _ in pairs]
+    b = [names[j] for _, j in pairs]
+    red = _median(acc.redundancy, len(pairs))
+    ratio = _median(acc.ratio, len(pairs))
+    relation = _median(acc.relation, len(pairs))
+    ia = np.array([i for i, _ in pairs], dtype=np.int64)
+    ib = np.array([j for _, j in pairs], dtype=np.int64)
+    synergy = relation - relevance[ia] - relevance[ib] if pairs else np.zeros(0)
+    redundancy = pl.DataFrame({"FeatureA": a, "FeatureB": b, "Score": red, "Ratio": ratio},
+                              schema={"FeatureA": pl.String, "FeatureB": pl.String,
+                                      "Score": pl.Float64, "Ratio": pl.Float64})
+    relations = pl.DataFrame({"FeatureA": a, "FeatureB": b, "Score": relation, "Synergy": synergy},
+                             schema={"FeatureA": pl.String, "FeatureB": pl.String,
+                                     "Score": pl.Float64, "Synergy": pl.Float64})
+    return (redundancy.sort("Score", descending=True, maintain_order=True),
+            relations.sort("Score", descending=True, maintain_order=True))
+
+
+def _square(names: Sequence[str], pairs: Sequence[tuple[int, int]], values: np.ndarray) -> np.ndarray:
+    """(P,) pair values -> (F, F) symmetric matrix, NaN where not scored."""
+    m = np.full((len(names), len(names)), np.nan)
+    for (i, j), v in zip(pairs, values):
+        m[i, j] = m[j, i] = v
+    return m
+
+
+def mrmr_frame(names: Sequence[str], pairs: Sequence[tuple[int, int]], relevance: np.ndarray,
+               acc: BatchScores, alpha: float, beta: float) -> pl.DataFrame:
+    """3MR order with the reference's min-max normalization of each score family.
+
+    Redundancy is normalized over field pairs only (the reference also mixes in the
+    diagonal self-scores, which 3MR never reads).
+    """
+    red = _median(acc.redundancy, len(pairs))
+    rel = _median(acc.relation, len(pairs))
+    order = rank_3mr(minmax(relevance), _square(names, pairs, minmax(red)),
+                     _square(names, pairs, minmax(rel)), alpha, beta)
+    return pl.DataFrame({"Feature": [names[i] for i in order],
+                         "3mr_ranking": list(range(1, len(order) + 1))},
+                        schema={"Feature": pl.String, "3mr_ranking": pl.Int64})
+
+
+def _top_summary(q: FieldQuality, labels: dict[int, str]) -> tuple[str, float, float]:
+    """(top value shown, top share, top-5 share) of a field."""
+    if q.rows == 0 or q.top_counts.size == 0:
+        return "", 0.0, 0.0
+    top = int(q.top_values[0])
+    shown = labels.get(top, str(top))
+    return shown, float(q.top_counts[0]) / q.rows, float(q.top_counts[:5].sum()) / q.rows
+
+
+def _redundant_with(names: Sequence[str], redundancy: pl.DataFrame, score: dict[str, float]) -> dict[str, str]:
+    """Weaker field of each pair with Ratio >= REDUNDANT_RATIO -> its stronger partner."""
+    out: dict[str, str] = {}
+    best: dict[str, float] = {}
+    for a, b, ratio in redundancy.select("FeatureA", "FeatureB", "Ratio").iter_rows():
+        if ratio is None or not ratio >= REDUNDANT_RATIO:
+            continue
+        weak, strong = (a, b) if score[a] < score[b] else (b, a)
+        if ratio > best.get(weak, -1.0):
+            out[weak], best[weak] = strong, ratio
+    return out
+
+
+def quality_frame(quality: Sequence[FieldQuality], rel: dict[str, float], label_entropy: float,
+                  redundant: dict[str, str], value_labels: dict[str, dict[int, str]]) -> pl.DataFrame:
+    """One row per field: Feature, Kind, Transform, VocabSize, Rows, Cardinality, UniqueRatio,
+    Coverage, OOVShare, SingletonShare, TopValue, TopShare, Top5Share, LabelShare,
+    RedundantWith, Flags (comma-separated: constant, near_unique, low_coverage, high_oov,
+    leakage, redundant)."""
+    rows = []
+    for q in quality:
+        name = q.spec.name
+        card = int(round(q.hll.estimate())) if q.rows else 0
+        present = q.rows - q.missing
+        coverage = present / q.rows if q.rows else 0.0
+        oov = q.oov / q.rows if (q.rows and q.spec.oov_id is not None) else None
+        top, top_share, top5 = _top_summary(q, value_labels.get(name, {}))
+        share = rel[name] / label_entropy if label_entropy > 0 else 0.0
+        unique_ratio = min(1.0, card / present) if present else 0.0
+        flags = [flag for flag, on in (
+            ("constant", card <= 1), ("near_unique", unique_ratio >= NEAR_UNIQUE and present > 1),
+            ("low_coverage", coverage < LOW_COVERAGE), ("high_oov", oov is not None and oov >= HIGH_OOV),
+            ("leakage", share >= LEAK_SHARE), ("redundant", name in redundant)) if on]
+        rows.append({"Feature": name, "Kind": q.spec.kind, "Transform": q.spec.transform,
+                     "VocabSize": q.spec.cardinality, "Rows": q.rows, "Cardinality": card,
+                     "UniqueRatio": unique_ratio, "Coverage": coverage, "OOVShare": oov,
+                     "SingletonShare": q.singleton_rows / q.rows if q.rows else 0.0,
+                     "TopValue": top, "TopShare": top_share, "Top5Share": top5, "LabelShare": share,
+                     "RedundantWith": redundant.get(name, ""), "Flags": ",".join(flags)})
+    return pl.DataFrame(rows, schema=QUALITY_SCHEMA)
+
+
+QUALITY_SCHEMA = {"Feature": pl.String, "Kind": pl.String, "Transform": pl.String, "VocabSize": pl.Int64,
+                  "Rows": pl.Int64, "Cardinality": pl.Int64, "UniqueRatio": pl.Float64,
+                  "Coverage": pl.Float64, "OOVShare": pl.Float64, "SingletonShare": pl.Float64,
+                  "TopValue": pl.String, "TopShare": pl.Float64, "Top5Share": pl.Float64,
+                  "LabelShare": pl.Float64, "RedundantWith": pl.String, "Flags": pl.String}
+
+
+def build_tables(specs: Sequence[FieldSpec], pairs: Sequence[tuple[int, int]], acc: BatchScores,
+                 quality: Sequence[FieldQuality], alpha: float, beta: float,
+                 value_labels: dict[str, dict[int, str]]) -> RankingTables:
+    """Aggregate per-batch scores by the median and assemble every table."""
+    names = [s.name for s in specs]
+    relevance = _median(acc.relevance, len(names))
+    mi = _median(acc.mi, len(names))
+    h_y = entropy(acc.label_counts)
+    redundancy, relations = _pair_frames(names, pairs, acc, relevance)
+    rel = dict(zip(names, relevance.tolist()))
+    share = relevance / h_y if h_y > 0 else np.zeros_like(relevance)
+    relevance_df = pl.DataFrame({"Feature": names, "Score": relevance, "MI": mi, "LabelShare": share},
+                                schema={"Feature": pl.String, "Score": pl.Float64, "MI": pl.Float64,
+                                        "LabelShare": pl.Float64})
+    redundant = _redundant_with(names, redundancy, rel)
+    return RankingTables(
+        relevance=relevance_df.sort("Score", descending=True, maintain_order=True),
+        redundancy=redundancy, relations=relations,
+        mrmr=mrmr_frame(names, pairs, relevance, acc, alpha, beta),
+        quality=quality_frame(quality, rel, h_y, redundant, value_labels),
+        fields=names, rows=acc.rows, batches=len(acc.relevance), pair_batches=len(acc.redundancy),
+        label_entropy=h_y)

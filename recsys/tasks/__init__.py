@@ -1,0 +1,1 @@
+"""Tasks: the loss and metric updates, kept out of the models."""

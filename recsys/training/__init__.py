@@ -1,0 +1,1 @@
+"""Training: environment, sharding + fused optimizers, the loop, callbacks, checkpoints."""

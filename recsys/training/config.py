@@ -1,0 +1,48 @@
+"""Training settings (FuxiCTR names where the field shares them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from recsys.errors import ConfigError
+
+SparseOptimizer = Literal["rowwise_adagrad", "adagrad", "sgd", "adam", "rowwise_adam"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimizers, schedule, regularization, stopping and reproducibility.
+
+    ``learning_rate`` drives the dense (torch) optimizer; ``sparse_learning_rate`` the fused
+    fbgemm optimizer of the embedding tables. On CPU fbgemm fuses ``sgd``, ``adagrad`` and
+    ``rowwise_adagrad``; ``adam``/``rowwise_adam`` are GPU-only ("not supported in CPU mode").
+    ``embedding_regularizer`` is L2 weight decay applied inside the fused kernel (on rows a
+    batch touches, like FuxiCTR's penalty on looked-up embeddings); ``net_regularizer`` is L2
+    on dense weights. ``mixed_precision: bf16`` runs dense layers under bfloat16 autocast.
+    """
+
+    learning_rate: float = 1e-3
+    sparse_learning_rate: float = 0.05
+    optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
+    sparse_optimizer: SparseOptimizer = "rowwise_adagrad"
+    batch_size: int = 4096
+    epochs: int = 1
+    embedding_regularizer: float = 0.0
+    net_regularizer: float = 0.0
+    max_grad_norm: Optional[float] = 10.0
+    lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    patience: int = 2
+    monitor: Literal["auc", "logloss"] = "auc"
+    seed: int = 2024
+    threads: Optional[int] = None
+    mixed_precision: Literal["none", "bf16"] = "none"
+    eval_batch_size: int = 16384
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ConfigError("batch_size and epochs must be positive")
+        if self.learning_rate <= 0 or self.sparse_learning_rate <= 0:
+            raise ConfigError("learning rates must be positive")
+        if self.patience < 0:
+            raise ConfigError("patience must be >= 0")

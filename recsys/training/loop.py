@@ -1,0 +1,208 @@
+"""One trainer for every model, single-process or one rank of many (Ray Train, torchrun).
+
+Each epoch: shuffled batches -> forward -> task loss -> backward (embedding updates run
+fused inside fbgemm's backward) -> dense clip + step; then exact validation metrics,
+``history.jsonl``, a checkpoint, callbacks. At the end the best epoch's weights are
+restored. Only rank 0 writes shared files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from recsys.data.loader import BatchLoader
+from recsys.errors import TrainingError
+from recsys.tasks.ctr import CTRTask
+from recsys.tasks.metrics import StreamingMetrics
+from recsys.training import checkpoint as ckpt
+from recsys.training.callbacks import Callback, EarlyStopping
+from recsys.training.config import TrainConfig
+from recsys.training.env import DistEnv
+
+
+@dataclass
+class EvalResult:
+    """Exact metrics of one split and how fast it was scored."""
+
+    auc: float
+    logloss: float
+    rows: int
+    rows_per_s: float
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    train_samples_per_s: float = 0.0
+    epochs_run: int = 0
+
+
+class Trainer:
+    """Runs :meth:`fit` and :meth:`evaluate` for a sharded model; see the module docstring."""
+
+    def __init__(self, model: nn.Module, optimizer: Any, cfg: TrainConfig, env: DistEnv, run_dir: Path,
+                 callbacks: Optional[list[Callback]] = None, progress: bool = True) -> None:
+        self.model, self.optimizer, self.cfg, self.env = model, optimizer, cfg, env
+        self.run_dir, self.task, self.progress = run_dir, CTRTask(), progress
+        self.early = EarlyStopping(cfg.patience, cfg.monitor)
+        self.callbacks: list[Callback] = [self.early] + list(callbacks or [])
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.step = 0
+
+    # ---- one epoch -------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.cfg.mixed_precision == "bf16":
+            return torch.autocast(self.env.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _set_lr(self, total_steps: int) -> None:
+        if self.cfg.lr_schedule != "cosine" or total_steps <= 0:
+            return
+        factor = 0.5 * (1 + math.cos(math.pi * min(self.step / total_steps, 1.0)))
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * factor
+
+    def train_epoch(self, loader: BatchLoader, epoch: int, total_steps: int) -> dict[str, float]:
+        self.model.train()
+        loader.set_epoch(epoch)
+        loss_sum, rows, start = 0.0, 0, time.perf_counter()
+        bar = tqdm(total=len(loader) * loader.batch_size, unit="rows", disable=not (self.progress and self.env.is_main),
+                   desc=f"epoch {epoch + 1}", leave=False, mininterval=1.0)
+        for batch in loader:
+            batch = batch.to(self.env.device, non_blocking=True)
+            self._set_lr(total_steps)
+            with self._autocast():
+                out = self.model(batch.dense, batch.sparse)
+            loss = self.task.loss(out, batch.labels)
+            self.optimizer.zero_grad()
+            loss.backward()
+            if self.cfg.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(self._dense_grads(), self.cfg.max_grad_norm)
+            self.optimizer.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingError(f"non-finite loss ({value}) at epoch {epoch + 1}, step {self.step}; "
+                                    "lower learning_rate or enable max_grad_norm")
+            loss_sum += value * batch.batch_size
+            rows += batch.batch_size
+            self.step += 1
+            bar.update(batch.batch_size)
+            bar.set_postfix(loss=f"{loss_sum / rows:.4f}", rows_s=f"{rows / (time.perf_counter() - start):.0f}")
+        bar.close()
+        seconds = time.perf_counter() - start
+        return {"train_loss": loss_sum / max(rows, 1), "train_rows": float(rows), "train_seconds": seconds,
+                "train_samples_per_s": rows * self.env.world_size / max(seconds, 1e-9)}
+
+    def _dense_grads(self) -> list[torch.Tensor]:
+        return [p for p in self.model.parameters() if p.grad is not None]
+
+    # ---- evaluation ------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, loader: BatchLoader) -> EvalResult:
+        """Exact AUC/logloss over every row of ``loader`` (merged across ranks)."""
+        self.model.eval()
+        metrics, start = StreamingMetrics(), time.perf_counter()
+        for batch, real in loader.iter_padded():
+            batch = batch.to(self.env.device, non_blocking=True)
+            with self._autocast():
+                out = self.model(batch.dense, batch.sparse)
+            if real:
+                metrics.update(out.logits.float(), batch.labels)
+        seconds = time.perf_counter() - start
+        metrics.gather()
+        m = metrics.compute()
+        return EvalResult(m["auc"], m["logloss"], int(m["rows"]), m["rows"] / max(seconds, 1e-9))
+
+    # ---- fit -------------------------------------------------------------------------
+    def fit(self, train: BatchLoader, val: BatchLoader, start_epoch: int = 0,
+            history: Optional[list[dict[str, float]]] = None) -> FitResult:
+        result = FitResult(history=list(history or []))
+        total_steps = len(train) * self.cfg.epochs
+        self.step = len(train) * start_epoch
+        rates = []
+        for epoch in range(start_epoch, self.cfg.epochs):
+            for cb in self.callbacks:
+                cb.on_epoch_start(self, epoch)
+            stats = self.train_epoch(train, epoch, total_steps)
+            val_res = self.evaluate(val)
+            record = {"epoch": epoch + 1, **stats, "val_auc": val_res.auc, "val_logloss": val_res.logloss,
+                      "lr": self.optimizer.param_groups[-1]["lr"]}
+            rates.append(stats["train_samples_per_s"])
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, epoch, record)
+            self._plateau(epoch)
+            result.history.append(record)
+            self.save_checkpoint(epoch, result.history)
+            self._write_history(result.history)
+            result.epochs_run = epoch + 1
+            if self.early.stop:
+                break
+        result.best_epoch = self.early.best_epoch
+        result.train_samples_per_s = sum(rates) / len(rates) if rates else 0.0
+        if self.early.best_epoch + 1 != result.epochs_run:
+            self.restore(self.early.best_epoch)
+        return result
+
+    def _write_history(self, history: list[dict[str, float]]) -> None:
+        """Rewrite ``history.jsonl`` whole (a resumed run keeps one line per epoch)."""
+        if self.env.is_main:
+            tmp = self.run_dir / "history.jsonl.tmp"
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+            tmp.replace(self.run_dir / "history.jsonl")
+
+    def _plateau(self, epoch: int) -> None:
+        if self.cfg.lr_schedule == "plateau" and self.early.bad_epochs > 0:
+            for g in self.optimizer.param_groups:
+                g["lr"] *= 0.1
+
+    # ---- checkpoints -----------------------------------------------------------------
+    def _ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def save_checkpoint(self, epoch: int, history: list[dict[str, float]]) -> None:
+        tensors = {f"model{ckpt.SEP}{k}": v for k, v in ckpt.flatten_tensors(self.model.state_dict()).items()}
+        tensors.update({f"optim{ckpt.SEP}{k}": v for k, v in ckpt.flatten_tensors(self.optimizer.state_dict()).items()})
+        tensors["rng"] = torch.get_rng_state()
+        ckpt.save(ckpt.rank_file(self._ckpt_dir(), f"epoch-{epoch + 1}"), tensors)
+        if self.env.is_main:
+            state = {"epoch": epoch + 1, "early": self.early.state(), "history": history,
+                     "lrs": [g["lr"] for g in self.optimizer.param_groups], "world_size": self.env.world_size}
+            tmp = self._ckpt_dir() / "state.json.tmp"
+            tmp.write_text(json.dumps(state))
+            tmp.replace(self._ckpt_dir() / "state.json")
+        if dist.is_initialized():
+            dist.barrier()
+
+    def load_checkpoint(self, epoch: int, with_optimizer: bool = True) -> None:
+        saved = ckpt.load(ckpt.rank_file(self._ckpt_dir(), f"epoch-{epoch}"))
+        model_part = {k[len("model") + len(ckpt.SEP):]: v for k, v in saved.items() if k.startswith("model" + ckpt.SEP)}
+        ckpt.copy_into(self.model.state_dict(), model_part)
+        if with_optimizer:
+            optim_part = {k[len("optim") + len(ckpt.SEP):]: v for k, v in saved.items() if k.startswith("optim" + ckpt.SEP)}
+            self.optimizer.init_state()
+            state = self.optimizer.state_dict()
+            ckpt.copy_into(state, optim_part)
+            self.optimizer.load_state_dict(state)
+            torch.set_rng_state(saved["rng"])
+
+    def resume_state(self) -> Optional[dict[str, Any]]:
+        """The saved state.json of an interrupted run, or None."""
+        path = self._ckpt_dir() / "state.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def restore(self, best_epoch: int) -> None:
+        """Load the best epoch's weights (0-based ``best_epoch``) if it was not the last."""
+        if best_epoch >= 0:
+            self.load_checkpoint(best_epoch + 1, with_optimizer=False)

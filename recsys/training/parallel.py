@@ -1,0 +1,73 @@
+"""Shard a model with TorchRec and build its optimizers.
+
+Embedding tables get their optimizer fused into the fbgemm kernels
+(``apply_optimizer_in_backward``) before ``DistributedModelParallel`` plans and
+materializes them: no dense gradient over whole tables is ever formed. Dense parameters
+get a torch optimizer. Both are combined into one keyed optimizer with one state dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torchrec.distributed import DistributedModelParallel
+from torchrec.distributed.model_parallel import get_default_sharders
+from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
+from torchrec.modules.embedding_modules import EmbeddingBagCollection
+import torchrec.optim as trec_opt
+from torchrec.optim.apply_optimizer_in_backward import apply_optimizer_in_backward
+from torchrec.optim.keyed import CombinedOptimizer, KeyedOptimizerWrapper
+from torchrec.optim.optimizers import in_backward_optimizer_filter
+
+from recsys.errors import ConfigError
+from recsys.training.config import TrainConfig
+from recsys.training.env import DistEnv
+
+_SPARSE: dict[str, tuple[type, dict[str, Any]]] = {
+    "sgd": (torch.optim.SGD, {}),
+    "adagrad": (torch.optim.Adagrad, {"eps": 1e-8}),
+    "rowwise_adagrad": (trec_opt.RowWiseAdagrad, {"eps": 1e-8}),
+    "adam": (torch.optim.Adam, {}),
+    "rowwise_adam": (trec_opt.PartialRowWiseAdam, {}),
+}
+_DENSE = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
+
+
+def embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for m in model.modules() if isinstance(m, EmbeddingBagCollection) for p in m.parameters()]
+
+
+def fuse_sparse_optimizer(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> None:
+    """Attach the fused fbgemm optimizer to every embedding table of ``model``."""
+    if cfg.sparse_optimizer in ("adam", "rowwise_adam") and env.device.type != "cuda":
+        raise ConfigError(f"sparse_optimizer {cfg.sparse_optimizer} is GPU-only (fbgemm: not supported in CPU mode); "
+                          "use rowwise_adagrad, adagrad or sgd on CPU")
+    cls, extra = _SPARSE[cfg.sparse_optimizer]
+    kwargs = {"lr": cfg.sparse_learning_rate, "weight_decay": cfg.embedding_regularizer, **extra}
+    apply_optimizer_in_backward(cls, embedding_parameters(model), kwargs)
+
+
+def shard(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> DistributedModelParallel:
+    """Plan and shard ``model`` (built on ``meta``) over the process group; fuse optimizers first."""
+    fuse_sparse_optimizer(model, cfg, env)
+    topology = Topology(world_size=env.world_size, compute_device=env.device.type)
+    planner = EmbeddingShardingPlanner(topology=topology)
+    sharders = get_default_sharders()
+    if env.world_size > 1:
+        import torch.distributed as dist
+
+        plan = planner.collective_plan(model, sharders, dist.GroupMember.WORLD)  # type: ignore[arg-type]
+    else:
+        plan = planner.plan(model, sharders)
+    return DistributedModelParallel(model, device=env.device, plan=plan, sharders=sharders)
+
+
+def build_optimizer(dmp: DistributedModelParallel, cfg: TrainConfig) -> CombinedOptimizer:
+    """Fused sparse optimizer + torch optimizer over the dense parameters."""
+    dense_params = dict(in_backward_optimizer_filter(dmp.named_parameters()))
+    cls = _DENSE[cfg.optimizer]
+    dense = KeyedOptimizerWrapper(dense_params, lambda ps: cls(ps, lr=cfg.learning_rate,
+                                                                weight_decay=cfg.net_regularizer))
+    return CombinedOptimizer([dmp.fused_optimizer, dense])

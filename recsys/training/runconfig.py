@@ -1,0 +1,71 @@
+"""A run's configuration: model YAML + user YAML + ``--set`` overrides -> typed parts.
+
+One flat mapping (FuxiCTR style) is split by field name into the model's config, the
+:class:`EmbeddingConfig` and the :class:`TrainConfig`; a key none of them knows is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from recsys.config import apply_overrides, from_dict, load_yaml
+from recsys.embeddings.strategies import EmbeddingConfig
+from recsys.errors import ConfigError
+from recsys.features.spec import CONFIG_ROOT
+from recsys.models.registry import lookup
+from recsys.training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rebuild a run's model and repeat its training."""
+
+    model: str
+    model_cfg: Any
+    embedding: EmbeddingConfig
+    train: TrainConfig
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "model_cfg": dataclasses.asdict(self.model_cfg),
+                "embedding": dataclasses.asdict(self.embedding), "train": dataclasses.asdict(self.train)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "RunConfig":
+        model_cls, _ = lookup(data["model"])
+        return cls(data["model"], from_dict(model_cls, data["model_cfg"], "model_cfg"),
+                   from_dict(EmbeddingConfig, data["embedding"], "embedding"),
+                   from_dict(TrainConfig, data["train"], "train"))
+
+
+def model_defaults(model: str) -> dict[str, Any]:
+    """``configs/models/NAME.yaml`` (``autoint+`` -> ``autoint_plus.yaml``), minus its ``model`` key."""
+    path = CONFIG_ROOT / "models" / f"{model.replace('+', '_plus')}.yaml"
+    data = load_yaml(path) if path.is_file() else {}
+    data.pop("model", None)
+    return data
+
+
+def resolve(model: str, config_file: Optional[Path] = None, overrides: Optional[Mapping[str, Any]] = None) -> RunConfig:
+    """Merge defaults, the user's file and overrides; split and validate them."""
+    model_cls, _ = lookup(model)
+    data = model_defaults(model)
+    if config_file is not None:
+        user = load_yaml(config_file)
+        if user.pop("model", model) != model:
+            raise ConfigError(f"{config_file}: its model does not match --model {model}")
+        data = apply_overrides(data, user)
+    data = apply_overrides(data, dict(overrides or {}))
+    parts: dict[type, dict[str, Any]] = {model_cls: {}, EmbeddingConfig: {}, TrainConfig: {}}
+    names = {cls: {f.name for f in dataclasses.fields(cls)} for cls in parts}
+    for key, value in data.items():
+        owner = next((cls for cls in parts if key in names[cls]), None)
+        if owner is None:
+            valid = sorted(set().union(*names.values()))
+            raise ConfigError(f"unknown config key {key!r} for model {model}; valid keys: {', '.join(valid)}")
+        parts[owner][key] = value
+    return RunConfig(model, from_dict(model_cls, parts[model_cls], model),
+                     from_dict(EmbeddingConfig, parts[EmbeddingConfig], "embedding"),
+                     from_dict(TrainConfig, parts[TrainConfig], "train"))
