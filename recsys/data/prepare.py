@@ -1,10 +1,12 @@
 """``prepare``: raw logs -> a prepared DATA_DIR (see :mod:`recsys.data.dataset_dir`).
 
-Three streaming passes over bounded blocks:
+Two streaming passes over bounded blocks:
 
-1. parse + validate each block of lines, write typed rows to a staging area, rejects aside;
-2. assign splits, count categorical values over train rows (one field at a time), fit;
-3. encode each staged block and append it to the split's Parquet row groups.
+1. parse + validate each block of lines (rejects aside), assign each row its split, count
+   categorical values of train rows (keyed by a 64-bit value hash), stage the block as
+   label + dense floats + value keys (Arrow IPC);
+2. fit the vocabulary from the counts, resolve each staged block's keys to ids and append
+   its rows to the split's Parquet row groups.
 
 Everything is written under a temporary sibling directory that is renamed at the end,
 so an error never leaves a DATA_DIR that looks complete.
@@ -21,15 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
 from recsys.data import raw
 from recsys.data.dataset_dir import DATA_FORMAT_VERSION, MANIFEST
-from recsys.data.splits import SPLIT_NAMES, TRAIN, assign_splits
+from recsys.data.splits import SPLIT_NAMES, TRAIN, SplitAssigner
 from recsys.errors import InputFileError
-from recsys.features.fitted import FittedFeatures, categorical_values
+from recsys.features.fitted import FittedFeatures, categorical_values, count_values, merge_counts, staged_frame
 from recsys.features.spec import DatasetConfig
 
 ROWS_PER_FILE = 1 << 22
@@ -49,16 +50,27 @@ class PrepareResult:
 
 @dataclass
 class _Stage:
-    """Pass-1 output: staged typed parts with their file ids and labels."""
+    """Pass-1 output: staged parts (label, dense, value keys, split code) and train value counts."""
 
     parts: list[Path] = field(default_factory=list)
-    file_ids: list[np.ndarray] = field(default_factory=list)
-    labels: list[np.ndarray] = field(default_factory=list)
+    counts: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     rejected: int = 0
+    rows: int = 0
+
+    def add_counts(self, block_counts: dict[str, pl.DataFrame]) -> None:
+        """Keep per-field partial counts, merging every few blocks to bound memory."""
+        for name, c in block_counts.items():
+            parts = self.counts.setdefault(name, [])
+            parts.append(c)
+            if len(parts) >= 8:
+                self.counts[name] = [merge_counts(parts)]
+
+    def merged_counts(self) -> dict[str, pl.DataFrame]:
+        return {name: merge_counts(parts) for name, parts in self.counts.items()}
 
 
 def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str, strict: bool = False) -> PrepareResult:
-    """Run the three passes; see the module docstring. Raises RecsysError subclasses on bad input."""
+    """Run the passes; see the module docstring. Raises RecsysError subclasses on bad input."""
     start = time.perf_counter()
     for p in inputs:
         if not p.is_file():
@@ -69,14 +81,13 @@ def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str,
     tmp.mkdir(parents=True)
     try:
         sources = [raw.SourceFile(str(p)) for p in inputs]
-        stage = _stage_inputs(inputs, sources, cfg, fmt, tmp, strict)
-        file_ids = np.concatenate(stage.file_ids)
-        if file_ids.size == 0:
+        splitter = SplitAssigner.for_inputs(cfg.split, inputs, fmt, cfg.columns.index(cfg.label), cfg.separator)
+        stage = _stage_inputs(inputs, sources, cfg, fmt, tmp, strict, splitter)
+        if stage.rows == 0:
             raise InputFileError(f"no valid rows in {', '.join(map(str, inputs))} ({stage.rejected} rejected)")
-        codes = assign_splits(cfg.split, file_ids, np.concatenate(stage.labels))
-        fitted = FittedFeatures.fit(cfg, _count_values(stage.parts, codes, cfg))
+        fitted = FittedFeatures.fit(cfg, _complete_counts(stage.merged_counts(), cfg))
         fhash = fitted.save(tmp / "features")
-        counts = _write_splits(stage.parts, codes, fitted, tmp)
+        counts = _write_splits(stage.parts, fitted, tmp)
         shutil.rmtree(tmp / "_stage")
         manifest = _manifest(cfg, fmt, fitted, fhash, counts, stage.rejected, sources)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
@@ -88,6 +99,11 @@ def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str,
     return PrepareResult(out, counts, stage.rejected, total, time.perf_counter() - start, manifest)
 
 
+def _complete_counts(counts: dict[str, pl.DataFrame], cfg: DatasetConfig) -> dict[str, pl.DataFrame]:
+    empty = pl.DataFrame(schema={"key": pl.UInt64, "count": pl.Int64, "value": pl.String})
+    return {name: counts.get(name, empty) for name in cfg.categorical_fields}
+
+
 def _blocks(path: Path, source: raw.SourceFile, cfg: DatasetConfig, fmt: str, file_no: int
             ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
     if fmt == "parquet":
@@ -96,11 +112,12 @@ def _blocks(path: Path, source: raw.SourceFile, cfg: DatasetConfig, fmt: str, fi
         source.sha256 = _sha256(path)
         return
     for block, first in raw.iter_line_blocks(path, source):
-        yield raw.parse_lines(raw.lines_frame(block, first, file_no), cfg)
+        yield raw.parse_block(block, first, file_no, cfg)
 
 
 def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: DatasetConfig,
-                  fmt: str, tmp: Path, strict: bool) -> _Stage:
+                  fmt: str, tmp: Path, strict: bool, splitter: SplitAssigner) -> _Stage:
+    """Pass 1: parse, validate, assign splits, count train values, stage keys; rejects aside."""
     stage = _Stage()
     (tmp / "_stage").mkdir()
     rejects: list[pl.DataFrame] = []
@@ -112,43 +129,31 @@ def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: Datase
             stage.rejected += bad.height
             if bad.height:
                 rejects.append(bad)
-            typed = raw.typed_columns(good, cfg).drop(raw.LINE_NO)
-            part = tmp / "_stage" / f"part-{len(stage.parts):05d}.parquet"
-            typed.drop(raw.FILE_NO).write_parquet(part, compression="lz4", statistics=False)
-            stage.parts.append(part)
-            stage.file_ids.append(typed[raw.FILE_NO].to_numpy())
-            stage.labels.append(typed[cfg.label].to_numpy())
+            _stage_block(stage, raw.typed_columns(good, cfg), cfg, splitter, tmp)
         if sources[file_no].rows == 0:
             raise InputFileError(f"input file is empty: {path}")
     if rejects:
-        (tmp / "rejects").mkdir()
-        pl.concat(rejects).with_columns(
-            pl.col(raw.FILE_NO).map_elements(lambda i: str(inputs[i]), return_dtype=pl.String).alias("_path")
-        ).write_parquet(tmp / "rejects" / "rejects.parquet")
+        _write_rejects(rejects, inputs, tmp)
     return stage
 
 
-def _part_codes(parts: list[Path], codes: np.ndarray) -> Iterator[tuple[Path, np.ndarray]]:
-    offset = 0
-    for part in parts:
-        n = pq.ParquetFile(part).metadata.num_rows
-        yield part, codes[offset : offset + n]
-        offset += n
+def _stage_block(stage: _Stage, typed: pl.DataFrame, cfg: DatasetConfig, splitter: SplitAssigner, tmp: Path) -> None:
+    codes = splitter.codes(typed[raw.FILE_NO].to_numpy(), typed[raw.LINE_NO].to_numpy())
+    train = typed.filter(pl.Series(codes == TRAIN))
+    stage.add_counts(count_values(categorical_values(train, cfg)))
+    part = tmp / "_stage" / f"part-{len(stage.parts):05d}.arrow"
+    staged = staged_frame(typed, cfg).with_columns(pl.Series("_split", codes))
+    staged.write_ipc(part, compression="uncompressed")
+    stage.parts.append(part)
+    stage.rows += typed.height
 
 
-def _count_values(parts: list[Path], codes: np.ndarray, cfg: DatasetConfig) -> dict[str, pl.DataFrame]:
-    """Per-field value counts over train rows, merged part by part."""
-    counts: dict[str, pl.DataFrame] = {}
-    for part, part_codes in _part_codes(parts, codes):
-        typed = pl.read_parquet(part).filter(pl.Series(part_codes == TRAIN))
-        cats = categorical_values(typed, cfg)
-        for name in cats.columns:
-            vc = cats.group_by(name).len().rename({name: "value", "len": "count"})
-            prev = counts.get(name)
-            counts[name] = vc if prev is None else pl.concat([prev, vc]).group_by("value").agg(pl.col("count").sum())
-    if not counts:
-        counts = {name: pl.DataFrame(schema={"value": pl.String, "count": pl.UInt32}) for name in cfg.categorical_fields}
-    return counts
+def _write_rejects(rejects: list[pl.DataFrame], inputs: list[Path], tmp: Path) -> None:
+    (tmp / "rejects").mkdir()
+    paths = pl.Series([str(p) for p in inputs])
+    frame = pl.concat(rejects)
+    frame.with_columns(pl.col(raw.FILE_NO).map_batches(lambda f: paths.gather(f), return_dtype=pl.String)
+                       .alias("_path")).write_parquet(tmp / "rejects" / "rejects.parquet")
 
 
 class _SplitWriter:
@@ -199,12 +204,15 @@ class _SplitWriter:
         return self.rows
 
 
-def _write_splits(parts: list[Path], codes: np.ndarray, fitted: FittedFeatures, tmp: Path) -> dict[str, int]:
+def _write_splits(parts: list[Path], fitted: FittedFeatures, tmp: Path) -> dict[str, int]:
+    """Pass 2: resolve staged value keys to ids and append each row to its split."""
     writers = [_SplitWriter(tmp / name, fitted.dataset.row_group_rows) for name in SPLIT_NAMES]
-    for part, part_codes in _part_codes(parts, codes):
-        encoded = fitted.encode(pl.read_parquet(part))
+    for part in parts:
+        staged = pl.read_ipc(part)
+        codes = staged["_split"].to_numpy()
+        encoded = fitted.encode_staged(staged.drop("_split"))
         for code, writer in enumerate(writers):
-            mask = part_codes == code
+            mask = codes == code
             if mask.any():
                 writer.append(encoded.filter(pl.Series(mask)))
     return {name: w.close() for name, w in zip(SPLIT_NAMES, writers)}

@@ -29,6 +29,9 @@ from recsys.features.transforms import bucket_dense, identity_dense, log_dense, 
 
 ARTIFACT_VERSION = 1
 OOV_ID = 0
+KEY_SEED = 0x5EED
+"""Seed of the in-process Polars hash used as a join/count key for values. It never leaves
+the process: the artifact stores the values themselves, and keys are recomputed on load."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,26 @@ def dense_values(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
     return typed.select(exprs)
 
 
+def value_keys(cats: pl.DataFrame) -> pl.DataFrame:
+    """String values -> u64 keys (Polars hash): cheap to count, stage and join on."""
+    return cats.select(pl.all().hash(KEY_SEED))
+
+
+def count_values(cats: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Per-field ``(key, count, value)`` of a block of string values."""
+    out = {}
+    for name in cats.columns:
+        col = pl.col(name)
+        out[name] = cats.group_by(col.hash(KEY_SEED).alias("key")).agg(
+            pl.len().cast(pl.Int64).alias("count"), col.first().alias("value"))
+    return out
+
+
+def merge_counts(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Sum the counts of several ``(key, count, value)`` tables of one field."""
+    return pl.concat(parts).group_by("key").agg(pl.col("count").sum(), pl.col("value").first())
+
+
 def build_vocab(counts: dict[str, pl.DataFrame], min_count: int) -> pl.DataFrame:
     """Per-field counts ``(value, count)`` -> vocabulary ``(field, value, id, count)``."""
     frames = []
@@ -69,6 +92,23 @@ def build_vocab(counts: dict[str, pl.DataFrame], min_count: int) -> pl.DataFrame
                                   pl.col("count").cast(pl.Int64)))
     schema = {"field": pl.String, "value": pl.String, "id": pl.Int64, "count": pl.Int64}
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+
+def staged_frame(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
+    """Typed frame -> ``label``, dense float32 and per-field categorical keys.
+
+    Vocabulary encoding stages u64 value keys (resolved to ids once the vocabulary is fitted);
+    hash encoding stages the final stable 64-bit ids.
+    """
+    cats = categorical_values(typed, cfg)
+    if cfg.encoding == "vocab":
+        cats = value_keys(cats)
+    else:
+        cats = pl.DataFrame({c: hash_strings(cats[c].to_arrow(), c) for c in cats.columns})
+    parts = [dense_values(typed, cfg), cats]
+    if cfg.label in typed.columns:
+        parts.insert(0, typed.select(pl.col(cfg.label).cast(pl.Int8).alias("label")))
+    return pl.concat([p for p in parts if p.width], how="horizontal")
 
 
 @dataclass
@@ -89,7 +129,7 @@ class FittedFeatures:
 
     @classmethod
     def fit(cls, cfg: DatasetConfig, counts: dict[str, pl.DataFrame]) -> "FittedFeatures":
-        """Build from train-split value counts (``counts[field]``: ``value, count``)."""
+        """Build from train-split value counts (``counts[field]``: ``value, count[, key]``)."""
         vocab = build_vocab(counts, cfg.min_count) if cfg.encoding == "vocab" else build_vocab({}, 1)
         sizes = dict(vocab.group_by("field").len().iter_rows()) if vocab.height else {}
         fields = [FittedField(d, "dense", cfg.dense_transform if not d.endswith("_missing") else "indicator")
@@ -102,30 +142,22 @@ class FittedFeatures:
 
     def encode(self, typed: pl.DataFrame) -> pl.DataFrame:
         """Typed raw frame -> ``label`` (if present), dense float32 and categorical int64 ids."""
-        cfg = self.dataset
-        cats = categorical_values(typed, cfg)
-        if cfg.encoding == "vocab":
-            cats = self._lookup(cats)
-        else:
-            cats = pl.DataFrame({c: hash_strings(cats[c].to_arrow(), c) for c in cats.columns})
-        parts = [dense_values(typed, cfg), cats]
-        if cfg.label in typed.columns:
-            parts.insert(0, typed.select(pl.col(cfg.label).cast(pl.Int8).alias("label")))
-        return pl.concat([p for p in parts if p.width], how="horizontal")
+        return self.encode_staged(staged_frame(typed, self.dataset))
 
-    def _lookup(self, cats: pl.DataFrame) -> pl.DataFrame:
-        out = {}
-        for name in cats.columns:
-            table = self._table(name)
-            joined = cats.select(name).join(table, on=name, how="left", maintain_order="left")
-            out[name] = joined["id"].fill_null(OOV_ID)
-        return pl.DataFrame(out)
+    def encode_staged(self, staged: pl.DataFrame) -> pl.DataFrame:
+        """A :func:`staged_frame` -> model inputs: vocabulary keys become ids (0 = OOV)."""
+        if self.dataset.encoding != "vocab":
+            return staged
+        names = [f.name for f in self.categorical]
+        ids = {name: staged.select(name).join(self._table(name), on=name, how="left", maintain_order="left")["id"]
+               .fill_null(OOV_ID) for name in names}
+        return staged.with_columns(**ids)
 
     def _table(self, name: str) -> pl.DataFrame:
         cache = self.__dict__.setdefault("_tables", {})
         if name not in cache:
             v = self.vocab.filter(pl.col("field") == name)
-            cache[name] = v.select(pl.col("value").alias(name), "id")
+            cache[name] = v.select(pl.col("value").hash(KEY_SEED).alias(name), "id")
         return cache[name]
 
     def to_json(self) -> dict[str, Any]:
@@ -179,4 +211,4 @@ def features_hash(directory: str | Path) -> str:
     return str(json.loads((Path(directory) / "features.json").read_text())["hash"])
 
 
-__all__ = ["FittedFeatures", "FittedField", "OOV_ID", "build_vocab", "categorical_values"]
+__all__ = ["FittedFeatures", "FittedField", "OOV_ID", "build_vocab", "count_values", "merge_counts", "staged_frame"]

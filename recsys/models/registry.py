@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
+import torch
+from torch import nn
+
+from recsys.embeddings.schema import FeatureSchema
+from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import ModelError
 from recsys.models.autoint import AutoInt, AutoIntConfig, AutoIntPlus
 from recsys.models.dcnv2 import DCNv2, DCNv2Config
@@ -32,3 +37,10 @@ def lookup(name: str) -> tuple[type, Callable[..., Any]]:
     if name not in MODELS:
         raise ModelError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     return MODELS[name]
+
+
+def build_model(name: str, model_cfg: Any, emb: EmbeddingConfig, schema: FeatureSchema,
+                device: Optional[torch.device] = None) -> nn.Module:
+    """Model ``name`` for ``schema``; tables on ``device`` (``meta`` for sharding, ``cpu`` to score)."""
+    _, model_cls = lookup(name)
+    return model_cls(model_cfg, schema, emb, device or torch.device("meta"))

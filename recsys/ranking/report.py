@@ -43,6 +43,7 @@ class ReportMeta:
     alpha: float
     beta: float
     sample: Optional[int]
+    score: str = "centred"
 
 
 def pairwise_frame(t: S.RankingTables) -> pl.DataFrame:
@@ -109,7 +110,8 @@ def _meta_table(t: S.RankingTables, meta: ReportMeta) -> str:
             ("minibatches", f"{t.batches} (pairs scored on {t.pair_batches})"),
             ("sample", meta.sample if meta.sample is not None else "all rows"),
             ("label entropy H(Y)", f"{t.label_entropy:.4f} nats"),
-            ("3MR", f"alpha={meta.alpha}, beta={meta.beta}, median aggregation"),
+            ("score", meta.score),
+            ("3MR", f"alpha={meta.alpha}, beta={meta.beta}, {t.strategy} aggregation"),
             ("wall time", f"{meta.seconds:.1f} s")]
     body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
     return f'<table class="meta">{body}</table>'

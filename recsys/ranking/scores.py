@@ -1,9 +1,13 @@
 """Feature scores for sparse CTR data, after OutRank (Škrlj and Mramor, RecSys 2023).
 
-Every estimator works on one minibatch of rows (``batch_rows``, 8192 by default as the
-reference's ``--minibatch_size``) and is aggregated over minibatches by the median, as
-the reference does. All counting is vectorized (``np.bincount`` / ``np.unique`` on packed
-integer keys); no Python loop runs over rows.
+Every estimator works on one minibatch of rows and is aggregated over minibatches by the
+median, as the reference does. Single-field scores use ``batch_rows`` (65536, one prepared
+row group): the plug-in noise of a no-signal field falls like 1/rows-per-batch, so the
+median of a few large batches is several times less noisy than the median of many of
+the reference's 8192-row batches. The F*(F-1)/2 pair scores use 8192-row minibatches (the
+reference's ``--minibatch_size``) taken from about ``pair_rows`` rows spread over the data.
+All counting is vectorized (``np.bincount`` / ``np.unique`` on packed integer keys); no
+Python loop runs over rows.
 
 Scores, in nats:
 
@@ -39,9 +43,10 @@ import pyarrow.parquet as pq
 from recsys.errors import DataDirError
 from recsys.features.hashing import splitmix64_numpy
 
-BATCH_ROWS = 1 << 13  # the reference's default --minibatch_size
+BATCH_ROWS = 1 << 16  # single-field minibatch: one prepared row group (see module docstring)
+PAIR_BATCH_ROWS = 1 << 13  # pair minibatch: the reference's default --minibatch_size
 MIN_BATCH_ROWS = 1 << 10  # the reference scores a trailing batch only above 2**10 rows
-PAIR_ROWS = 1 << 17  # rows (in whole batches, spread over the data) used for pair scores
+PAIR_ROWS = 1 << 17  # rows (in pair minibatches spread over the data) used for pair scores
 DENSE_BINS = 32
 HLL_P = 14
 TOP_CAPACITY = 256
@@ -164,18 +169,54 @@ def shifted_target(x: Grouping, t_codes: np.ndarray) -> np.ndarray:
     return t_codes[src]
 
 
-def randomized_terms(x: Grouping, t_codes: np.ndarray, kt: int) -> tuple[float, float]:
-    """(H(T_shifted | X), H(T | X)); their difference is the cardinality-aware score."""
-    background = conditional_entropy(x, shifted_target(x, t_codes), kt)
-    return background, conditional_entropy(x, t_codes, kt)
+@dataclass(frozen=True)
+class Terms:
+    """Entropy terms (nats, over the batch) of target T grouped by X, singleton X values skipped.
+
+    ``cond`` H(T|X), ``background`` H(T_shifted|X); ``marginal`` and ``marginal_bg``: the
+    entropies of T and T_shifted over the rows in non-singleton groups, times their share.
+    """
+
+    cond: float
+    background: float
+    marginal: float
+    marginal_bg: float
+
+    def reference(self) -> float:
+        """The reference's ``MI-numba-randomized``: H(T_shifted|X) - H(T|X)."""
+        return self.background - self.cond
+
+    def centred(self) -> float:
+        """Same re-pairing, each side centred by its own marginal: MI(T;X) - MI(T_shifted;X).
+
+        The shifted labels reuse some rows and drop others, so their positive rate drifts
+        from the batch's; in the reference score that drift enters at first order (about
+        0.005 nats per 8192-row batch at CTR 0.2). Centring removes it; the expectation
+        is unchanged (about 0 without signal, whatever the cardinality).
+        """
+        return (self.marginal - self.cond) - (self.marginal_bg - self.background)
 
 
-def randomized_score(x: Grouping, t: Grouping) -> float:
-    """OutRank ``MI-numba-randomized`` of target t given grouping x (plain MI if x == t)."""
+def randomized_terms(x: Grouping, t_codes: np.ndarray, kt: int, cond: Optional[float] = None) -> Terms:
+    """All entropy terms of the cardinality-aware score of target t given grouping x
+    (``cond``: H(T|X) when already known)."""
+    shifted = shifted_target(x, t_codes)
+    keep = x.row_counts() > 1
+    share = float(keep.mean()) if x.n else 0.0
+    m = share * entropy(np.bincount(t_codes[keep], minlength=kt))
+    m_bg = share * entropy(np.bincount(shifted[keep], minlength=kt))
+    if cond is None:
+        cond = conditional_entropy(x, t_codes, kt)
+    return Terms(cond, conditional_entropy(x, shifted, kt), m, m_bg)
+
+
+def randomized_score(x: Grouping, t: Grouping, centred: bool = True) -> float:
+    """Cardinality-aware score of target t given grouping x (H(T) when x is t, as the
+    reference's diagonal case)."""
     if np.array_equal(x.codes, t.codes):
         return entropy(t.counts)
-    background, cond = randomized_terms(x, t.codes, t.k)
-    return background - cond
+    terms = randomized_terms(x, t.codes, t.k)
+    return terms.centred() if centred else terms.reference()
 
 
 def plain_mi(x: Grouping, t: Grouping) -> float:
@@ -188,25 +229,29 @@ def plain_mi(x: Grouping, t: Grouping) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-def relevance_batch(groups: Sequence[Grouping], label: Grouping) -> tuple[np.ndarray, np.ndarray]:
-    """Randomized score and plain MI of each field vs the label: two (F,) arrays."""
+def relevance_batch(groups: Sequence[Grouping], label: Grouping) -> np.ndarray:
+    """(3, F) per field vs the label: centred score, reference score, plain MI."""
     h_y = entropy(label.counts)
-    rand = np.empty(len(groups))
-    mi = np.empty(len(groups))
+    out = np.empty((3, len(groups)))
     for j, g in enumerate(groups):
         if np.array_equal(g.codes, label.codes):
-            rand[j] = mi[j] = h_y
+            out[:, j] = h_y
             continue
-        background, cond = randomized_terms(g, label.codes, label.k)
-        rand[j], mi[j] = background - cond, h_y - cond
-    return rand, mi
+        terms = randomized_terms(g, label.codes, label.k)
+        out[:, j] = terms.centred(), terms.reference(), h_y - terms.cond
+    return out
 
 
-def pair_batch(a: Grouping, b: Grouping, label: Grouping) -> tuple[float, float, float]:
+def pair_batch(a: Grouping, b: Grouping, label: Grouping, centred: bool = True) -> tuple[float, float, float]:
     """(redundancy, redundancy ratio, relation) of fields a (target) and b (grouping).
 
-    One sort groups the rows by (b, a); it gives H(A | B) and is the combined field whose
-    randomized relevance to the label is the relation score.
+    Redundancy always uses the reference form: centring by the marginal entropy of a
+    high-cardinality target is biased (re-pairing reuses rows, so the shifted target has
+    fewer distinct values), unlike for the label. ``centred`` applies to the relation.
+
+    One grouping of the rows by (b, a) gives H(A | B) and is also the combined field whose
+    cardinality-aware relevance to the label is the relation score. The ratio is
+    ``1 - H(A|B) / H(A_shifted|B)``: the share of A's background uncertainty that B removes.
     """
     joint, b_of_joint = joint_grouping(b, a)
     if np.array_equal(a.codes, b.codes):
@@ -216,11 +261,11 @@ def pair_batch(a: Grouping, b: Grouping, label: Grouping) -> tuple[float, float,
         keep = nb > 1
         cf = joint.counts[keep].astype(np.float64)
         cond = float(-(cf * np.log(cf / nb[keep])).sum() / max(b.n, 1))
-        background = conditional_entropy(b, shifted_target(b, a.codes), a.k)
-        redundancy = background - cond
-        ratio = redundancy / background if background > 0 else 0.0
-    bg, cond_label = randomized_terms(joint, label.codes, label.k)
-    return redundancy, ratio, bg - cond_label
+        terms = randomized_terms(b, a.codes, a.k, cond)
+        redundancy = terms.reference()
+        ratio = terms.reference() / terms.background if terms.background > 0 else 0.0
+    rel_terms = randomized_terms(joint, label.codes, label.k)
+    return redundancy, ratio, rel_terms.centred() if centred else rel_terms.reference()
 
 
 # ---------------------------------------------------------------------------------------
@@ -413,6 +458,7 @@ class BatchScores:
     """Per-batch scores, medians taken at the end: lists of (F,) or (P,) arrays."""
 
     relevance: list[np.ndarray] = field(default_factory=list)
+    reference: list[np.ndarray] = field(default_factory=list)
     mi: list[np.ndarray] = field(default_factory=list)
     redundancy: list[np.ndarray] = field(default_factory=list)
     ratio: list[np.ndarray] = field(default_factory=list)
@@ -426,11 +472,20 @@ def all_pairs(names: Sequence[str]) -> list[tuple[int, int]]:
     return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
 
 
-def _pair_batch_ids(total_rows: int, batch_rows: int, pair_rows: int) -> set[int]:
-    """Which batches also get pair scores: about pair_rows rows, spread evenly."""
+def pair_plan(total_rows: int, batch_rows: int, pair_rows: int,
+              pair_batch_rows: int = PAIR_BATCH_ROWS) -> dict[int, int]:
+    """Batch index -> how many pair minibatches to cut from it: about ``pair_rows`` rows,
+    from batches spread evenly over the data."""
     n_batches = max(1, math.ceil(total_rows / batch_rows))
-    want = max(1, min(n_batches, pair_rows // batch_rows))
-    return set(np.linspace(0, n_batches - 1, want).round().astype(int).tolist())
+    wanted = max(1, pair_rows // pair_batch_rows)
+    per_batch = max(1, batch_rows // pair_batch_rows)
+    use = min(n_batches, math.ceil(wanted / per_batch))
+    plan: dict[int, int] = {}
+    for b in np.unique(np.linspace(0, n_batches - 1, use).round().astype(int)).tolist():
+        take = min(per_batch, wanted - sum(plan.values()))
+        if take > 0:
+            plan[int(b)] = take
+    return plan
 
 
 def _add_label_counts(acc: BatchScores, values: np.ndarray) -> None:
@@ -441,35 +496,59 @@ def _add_label_counts(acc: BatchScores, values: np.ndarray) -> None:
     acc.label_counts = counts + np.pad(acc.label_counts, (0, counts.shape[0] - acc.label_counts.shape[0]))
 
 
-def score_stream(batches: Iterator[pa.Table], specs: Sequence[FieldSpec], pair_ids: set[int],
-                 pairs: Sequence[tuple[int, int]], label: str = "label"
-                 ) -> tuple[BatchScores, list[FieldQuality]]:
-    """Score every minibatch: relevance always, pairs on ``pair_ids`` batches; quality counters."""
+def score_stream(batches: Iterator[pa.Table], specs: Sequence[FieldSpec], pair_chunks: dict[int, int],
+                 pairs: Sequence[tuple[int, int]], label: str = "label", centred: bool = True,
+                 pair_batch_rows: int = PAIR_BATCH_ROWS) -> tuple[BatchScores, list[FieldQuality]]:
+    """Score every minibatch: relevance always, pairs on the chunks of ``pair_chunks``
+    (:func:`pair_plan`); quality counters on every row.
+
+    ``centred`` picks the score that feeds relevance and relations (:meth:`Terms.centred`
+    or the reference's :meth:`Terms.reference`); the reference relevance is kept either way.
+    """
     acc = BatchScores()
     quality = [FieldQuality(s) for s in specs]
     bins: dict[str, QuantileBins] = {}
     for b, table in enumerate(batches):
-        y = table.column(label).to_numpy(zero_copy_only=False)
-        if np.isnan(y.astype(np.float64)).any():
-            raise DataDirError("label column has missing values")
-        _add_label_counts(acc, y.astype(np.int64))
-        lab, _ = factorize(y.astype(np.int64))
-        groups = []
+        y = _label_values(table, label)
+        _add_label_counts(acc, y)
+        lab, _ = factorize(y)
+        columns, groups = [], []
         for spec, q in zip(specs, quality):
             values = column_values(table, spec, bins)
             g, distinct = factorize(values)
             q.add(values, g, distinct)
+            columns.append(values)
             groups.append(g)
-        rel, mi = relevance_batch(groups, lab)
-        acc.relevance.append(rel)
+        cen, ref, mi = relevance_batch(groups, lab)
+        acc.relevance.append(cen if centred else ref)
+        acc.reference.append(ref)
         acc.mi.append(mi)
         acc.rows += table.num_rows
-        if b in pair_ids and pairs:
-            scores = np.array([pair_batch(groups[i], groups[j], lab) for i, j in pairs])
-            acc.redundancy.append(scores[:, 0])
-            acc.ratio.append(scores[:, 1])
-            acc.relation.append(scores[:, 2])
+        if pairs:
+            for start in range(0, pair_chunks.get(b, 0) * pair_batch_rows, pair_batch_rows):
+                if start and start + MIN_BATCH_ROWS > table.num_rows:
+                    break
+                _score_pairs(acc, columns, y, slice(start, start + pair_batch_rows), pairs, centred)
     return acc, quality
+
+
+def _label_values(table: pa.Table, label: str) -> np.ndarray:
+    """The label column as (n,) int64 class ids."""
+    col = table.column(label)
+    if col.null_count:
+        raise DataDirError(f"label column '{label}' has missing values")
+    return col.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _score_pairs(acc: BatchScores, columns: Sequence[np.ndarray], y: np.ndarray, rows: slice,
+                 pairs: Sequence[tuple[int, int]], centred: bool) -> None:
+    """Pair scores of one pair minibatch (the ``rows`` slice of a batch)."""
+    groups = [factorize(c[rows])[0] for c in columns]
+    lab, _ = factorize(y[rows])
+    scores = np.array([pair_batch(groups[i], groups[j], lab, centred) for i, j in pairs])
+    acc.redundancy.append(scores[:, 0])
+    acc.ratio.append(scores[:, 1])
+    acc.relation.append(scores[:, 2])
 
 
 # ---------------------------------------------------------------------------------------
@@ -486,15 +565,18 @@ def minmax(x: np.ndarray) -> np.ndarray:
     return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
 
+STRATEGIES = ("median", "mean", "sum", "max")
+
+
 def rank_3mr(relevance: np.ndarray, redundancy: np.ndarray, relations: np.ndarray,
-             alpha: float = 1.0, beta: float = 1.0) -> list[int]:
+             alpha: float = 1.0, beta: float = 1.0, strategy: str = "median") -> list[int]:
     """Greedy 3MR order of field indices.
 
     ``relevance`` (F,), ``redundancy`` and ``relations`` (F, F) symmetric, already
-    normalized; NaN means "not scored" and is left out of the medians (as the reference
-    skips missing tuples). Step 1 takes the most relevant field; each next step takes
-    ``argmax relevance - alpha * median(redundancy to selected) + beta * median(relations
-    to selected)`` (ties: first in column order).
+    normalized; NaN means "not scored" and is left out (as the reference skips missing
+    tuples). Step 1 takes the most relevant field; each next step takes ``argmax relevance
+    - alpha * agg(redundancy to selected) + beta * agg(relations to selected)``, ``agg``
+    the reference's median by default (ties: first in column order).
     """
     f = relevance.shape[0]
     if f == 0:
@@ -504,8 +586,9 @@ def rank_3mr(relevance: np.ndarray, redundancy: np.ndarray, relations: np.ndarra
     left[selected[0]] = False
     while left.any():
         cand = np.flatnonzero(left)
-        red = _nan_median_rows(redundancy[np.ix_(cand, selected)])
-        rel = _nan_median_rows(relations[np.ix_(cand, selected)])
+        chosen = np.asarray(selected, dtype=np.int64)
+        red = _aggregate_rows(redundancy[np.ix_(cand, chosen)], strategy)
+        rel = _aggregate_rows(relations[np.ix_(cand, chosen)], strategy)
         score = relevance[cand] - alpha * red + beta * rel
         best = int(cand[int(np.argmax(score))])
         selected.append(best)
@@ -513,12 +596,20 @@ def rank_3mr(relevance: np.ndarray, redundancy: np.ndarray, relations: np.ndarra
     return selected
 
 
-def _nan_median_rows(m: np.ndarray) -> np.ndarray:
-    """Row medians ignoring NaN; rows that are all NaN give 0 (no evidence)."""
+def _aggregate_rows(m: np.ndarray, strategy: str) -> np.ndarray:
+    """Row-wise median/mean/sum/max ignoring NaN; rows that are all NaN give 0 (no evidence)."""
     out = np.zeros(m.shape[0])
     has = np.isfinite(m).any(axis=1)
     if has.any():
-        out[has] = np.nanmedian(m[has], axis=1)
+        rows = m[has]
+        if strategy == "mean":
+            out[has] = np.nanmean(rows, axis=1)
+        elif strategy == "sum":
+            out[has] = np.nansum(rows, axis=1)
+        elif strategy == "max":
+            out[has] = np.nanmax(rows, axis=1)
+        else:
+            out[has] = np.nanmedian(rows, axis=1)
     return out
 
 
@@ -531,7 +622,8 @@ def _nan_median_rows(m: np.ndarray) -> np.ndarray:
 class RankingTables:
     """Everything scored for one split (all frames are Polars; scores in nats).
 
-    relevance: Feature, Score (randomized, median over batches), MI (plain), LabelShare,
+    relevance: Feature, Score (the chosen cardinality-aware score, median over batches),
+        Reference (the reference's MI-numba-randomized), MI (plain), LabelShare (Score / H(label)),
         sorted by Score descending. redundancy: FeatureA, FeatureB, Score, Ratio.
     relations: FeatureA, FeatureB, Score, Synergy (Score - relevance A - relevance B).
     mrmr: Feature, 3mr_ranking. quality: one row per field (see :func:`quality_frame`).
@@ -547,6 +639,7 @@ class RankingTables:
     batches: int
     pair_batches: int
     label_entropy: float
+    strategy: str = "median"
 
 
 def _median(rows: list[np.ndarray], width: int) -> np.ndarray:
@@ -583,7 +676,7 @@ def _square(names: Sequence[str], pairs: Sequence[tuple[int, int]], values: np.n
 
 
 def mrmr_frame(names: Sequence[str], pairs: Sequence[tuple[int, int]], relevance: np.ndarray,
-               acc: BatchScores, alpha: float, beta: float) -> pl.DataFrame:
+               acc: BatchScores, alpha: float, beta: float, strategy: str = "median") -> pl.DataFrame:
     """3MR order with the reference's min-max normalization of each score family.
 
     Redundancy is normalized over field pairs only (the reference also mixes in the
@@ -592,7 +685,7 @@ def mrmr_frame(names: Sequence[str], pairs: Sequence[tuple[int, int]], relevance
     red = _median(acc.redundancy, len(pairs))
     rel = _median(acc.relation, len(pairs))
     order = rank_3mr(minmax(relevance), _square(names, pairs, minmax(red)),
-                     _square(names, pairs, minmax(rel)), alpha, beta)
+                     _square(names, pairs, minmax(rel)), alpha, beta, strategy)
     return pl.DataFrame({"Feature": [names[i] for i in order],
                          "3mr_ranking": list(range(1, len(order) + 1))},
                         schema={"Feature": pl.String, "3mr_ranking": pl.Int64})
@@ -658,23 +751,25 @@ QUALITY_SCHEMA = {"Feature": pl.String, "Kind": pl.String, "Transform": pl.Strin
 
 def build_tables(specs: Sequence[FieldSpec], pairs: Sequence[tuple[int, int]], acc: BatchScores,
                  quality: Sequence[FieldQuality], alpha: float, beta: float,
-                 value_labels: dict[str, dict[int, str]]) -> RankingTables:
+                 value_labels: dict[str, dict[int, str]], strategy: str = "median") -> RankingTables:
     """Aggregate per-batch scores by the median and assemble every table."""
     names = [s.name for s in specs]
     relevance = _median(acc.relevance, len(names))
+    reference = _median(acc.reference, len(names))
     mi = _median(acc.mi, len(names))
     h_y = entropy(acc.label_counts)
     redundancy, relations = _pair_frames(names, pairs, acc, relevance)
     rel = dict(zip(names, relevance.tolist()))
     share = relevance / h_y if h_y > 0 else np.zeros_like(relevance)
-    relevance_df = pl.DataFrame({"Feature": names, "Score": relevance, "MI": mi, "LabelShare": share},
-                                schema={"Feature": pl.String, "Score": pl.Float64, "MI": pl.Float64,
-                                        "LabelShare": pl.Float64})
+    relevance_df = pl.DataFrame({"Feature": names, "Score": relevance, "Reference": reference, "MI": mi,
+                                 "LabelShare": share},
+                                schema={"Feature": pl.String, "Score": pl.Float64, "Reference": pl.Float64,
+                                        "MI": pl.Float64, "LabelShare": pl.Float64})
     redundant = _redundant_with(names, redundancy, rel)
     return RankingTables(
         relevance=relevance_df.sort("Score", descending=True, maintain_order=True),
         redundancy=redundancy, relations=relations,
-        mrmr=mrmr_frame(names, pairs, relevance, acc, alpha, beta),
+        mrmr=mrmr_frame(names, pairs, relevance, acc, alpha, beta, strategy),
         quality=quality_frame(quality, rel, h_y, redundant, value_labels),
         fields=names, rows=acc.rows, batches=len(acc.relevance), pair_batches=len(acc.redundancy),
-        label_entropy=h_y)
+        label_entropy=h_y, strategy=strategy)

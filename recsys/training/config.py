@@ -23,7 +23,7 @@ class TrainConfig:
     """
 
     learning_rate: float = 1e-3
-    sparse_learning_rate: float = 0.05
+    sparse_learning_rate: float = 0.01
     optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
     sparse_optimizer: SparseOptimizer = "rowwise_adagrad"
     batch_size: int = 4096

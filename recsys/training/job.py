@@ -18,7 +18,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,18 +28,12 @@ from torch import nn
 from recsys.data.dataset_dir import DatasetInfo, open_dataset
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
-from recsys.models.registry import lookup
+from recsys.models.registry import build_model
 from recsys.training import checkpoint as ckpt
 from recsys.training.env import init_distributed, set_threads
 from recsys.training.loop import EvalResult, Trainer
 from recsys.training.parallel import build_optimizer, embedding_parameters, shard
 from recsys.training.runconfig import RunConfig
-
-
-def build_model(cfg: RunConfig, schema: FeatureSchema, device: Optional[torch.device] = None) -> nn.Module:
-    """The model of ``cfg`` for ``schema``; tables on ``device`` (``meta`` for sharding)."""
-    _, model_cls = lookup(cfg.model)
-    return model_cls(cfg.model_cfg, schema, cfg.embedding, device or torch.device("meta"))
 
 
 def embedding_bytes(model: nn.Module) -> int:
@@ -87,7 +81,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "metrics.json").unlink(missing_ok=True)
     schema = FeatureSchema.from_manifest(info.manifest)
-    model = build_model(cfg, schema)
+    model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema)
     n_params, emb_bytes = trainable_params(model), embedding_bytes(model)
     dmp = shard(model, cfg.train, env)
     trainer = Trainer(dmp, build_optimizer(dmp, cfg.train), cfg.train, env, run_dir, progress=progress)

@@ -21,6 +21,7 @@ from torchrec.optim.apply_optimizer_in_backward import apply_optimizer_in_backwa
 from torchrec.optim.keyed import CombinedOptimizer, KeyedOptimizerWrapper
 from torchrec.optim.optimizers import in_backward_optimizer_filter
 
+from recsys.embeddings.sharding import sharding_constraints
 from recsys.errors import ConfigError
 from recsys.training.config import TrainConfig
 from recsys.training.env import DistEnv
@@ -53,7 +54,7 @@ def shard(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> DistributedModelP
     """Plan and shard ``model`` (built on ``meta``) over the process group; fuse optimizers first."""
     fuse_sparse_optimizer(model, cfg, env)
     topology = Topology(world_size=env.world_size, compute_device=env.device.type)
-    planner = EmbeddingShardingPlanner(topology=topology)
+    planner = EmbeddingShardingPlanner(topology=topology, constraints=sharding_constraints(model))
     sharders = get_default_sharders()
     if env.world_size > 1:
         import torch.distributed as dist

@@ -1,0 +1,1 @@
+"""Thin job entry points: ``main(argv) -> Result``; the CLI dispatches to them."""

@@ -1,0 +1,46 @@
+"""The ``recsys`` command: dispatches verbs to pipelines; user errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import warnings
+from typing import Optional, Sequence
+
+from recsys.errors import RecsysError
+
+VERBS = {
+    "synth": ("pipelines.synth", "main"),
+    "prepare": ("pipelines.prepare", "main"),
+    "rank": ("pipelines.rank", "main"),
+    "train": ("pipelines.train", "main"),
+    "evaluate": ("pipelines.train", "evaluate_main"),
+    "export": ("pipelines.export", "main"),
+    "score": ("pipelines.score", "main"),
+    "serve": ("serving.app", "main"),
+}
+USAGE = "usage: recsys {" + ",".join(VERBS) + "} ...  (recsys VERB --help for options)"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help") or args[0] not in VERBS:
+        print(USAGE, file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if args and args[0] in ("-h", "--help") else 2
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.ERROR)  # TorchRec's planner logs per-table warnings at WARNING
+    module, func = VERBS[args[0]]
+    try:
+        getattr(importlib.import_module(module), func)(args[1:])
+    except RecsysError as exc:
+        print(f"recsys {args[0]}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"recsys {args[0]}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""``recsys train DATA_DIR --model NAME --out RUN_DIR [options]`` and ``recsys evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from recsys.config import parse_set_args
+from recsys.training.runconfig import resolve
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recsys train", description="Train a model on a prepared DATA_DIR.")
+    p.add_argument("data_dir", type=Path)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--config", type=Path, help="YAML overriding configs/models/NAME.yaml")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--embedding", choices=["vocab", "hashed", "unified"])
+    p.add_argument("--embedding-budget", help="total table size: 2.5MB, 300KiB or 1e6rows")
+    p.add_argument("--workers", type=int, default=1, help="Ray Train workers (1: in this process)")
+    p.add_argument("--address", help="Ray cluster address (with --workers)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted RUN_DIR from its last epoch")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    return p
+
+
+def overrides(a: argparse.Namespace) -> dict[str, Any]:
+    out = parse_set_args(a.sets)
+    flags = {"epochs": a.epochs, "batch_size": a.batch_size, "seed": a.seed, "strategy": a.embedding,
+             "budget": a.embedding_budget}
+    out.update({k: v for k, v in flags.items() if v is not None})
+    return out
+
+
+def main(argv: Sequence[str]) -> dict[str, Any]:
+    a = parser().parse_args(argv)
+    cfg = resolve(a.model, a.config, overrides(a))
+    if a.workers > 1 or a.address:
+        from recsys.distributed.ray_train import train_with_ray
+
+        metrics = train_with_ray(a.data_dir, a.out, cfg, a.workers, a.address)
+    else:
+        from recsys.training.job import run_training
+
+        metrics = run_training(a.data_dir, a.out, cfg, resume=a.resume, progress=not a.no_progress)
+    print(format_metrics(metrics))
+    return metrics
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    return (f"{m['model']}: val AUC {m['val']['auc']:.4f} logloss {m['val']['logloss']:.4f} | "
+            f"test AUC {m['test']['auc']:.4f} logloss {m['test']['logloss']:.4f} | "
+            f"{m['train_samples_per_s']:,.0f} samples/s")
+
+
+def evaluate_main(argv: Sequence[str]) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="recsys evaluate", description="Exact metrics of a trained run on a split.")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("data_dir", type=Path)
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    a = p.parse_args(argv)
+    from recsys.training.evaluate import evaluate_run
+
+    result = evaluate_run(a.run_dir, a.data_dir, a.split)
+    print(json.dumps(result))
+    return result

@@ -1,0 +1,1 @@
+"""Exported bundles: what training hands to batch scoring and the service."""

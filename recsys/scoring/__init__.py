@@ -1,0 +1,1 @@
+"""Batch scoring and the service's predictor: bundle -> click probabilities."""

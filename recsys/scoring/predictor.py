@@ -1,0 +1,124 @@
+"""Load a bundle and score raw rows with exactly the training-time features and hashing.
+
+The predictor builds the model unsharded on CPU (plain ``EmbeddingBagCollection``) and
+loads the bundle's full weights; the fitted-features artifact encodes raw values, and the
+model's own id remapping hashes them as in training. A features hash mismatch is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from recsys.config import from_dict
+from recsys.data import raw
+from recsys.data.loader import BatchLoader
+from recsys.embeddings.schema import FeatureSchema
+from recsys.embeddings.strategies import EmbeddingConfig
+from recsys.errors import BundleError
+from recsys.features.fitted import FittedFeatures, features_hash
+from recsys.models.registry import build_model, lookup
+
+
+@dataclass
+class ScoreResult:
+    rows: int
+    rejected: int
+    seconds: float
+
+
+class Predictor:
+    """``Predictor.load(bundle).score_frame(typed)`` -> probabilities ``(N,)``."""
+
+    def __init__(self, model: torch.nn.Module, features: FittedFeatures, manifest: dict) -> None:
+        self.model, self.features, self.manifest = model.eval(), features, manifest
+        self.dense = [f.name for f in features.dense]
+        self.categorical = [f.name for f in features.categorical]
+        self._batcher = BatchLoader([], self.dense, self.categorical, batch_size=1, label=None)
+
+    @classmethod
+    def load(cls, bundle: str | Path) -> "Predictor":
+        b = Path(bundle)
+        try:
+            manifest = json.loads((b / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{b}: not a bundle (manifest.json missing or unreadable)") from exc
+        if features_hash(b / "features") != manifest["features_hash"]:
+            raise BundleError(f"{b}: features artifact does not match the bundle manifest (hash mismatch)")
+        features = FittedFeatures.load(b / "features")
+        schema = FeatureSchema.from_manifest({"features": [f.__dict__ for f in features.fields],
+                                              "encoding": features.dataset.encoding})
+        cfg_cls, _ = lookup(manifest["model"])
+        model = build_model(manifest["model"], from_dict(cfg_cls, manifest["model_cfg"], "model_cfg"),
+                            from_dict(EmbeddingConfig, manifest["embedding"], "embedding"), schema, torch.device("cpu"))
+        state = torch.load(b / "model.pt", map_location="cpu", weights_only=True)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise BundleError(f"{b}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        return cls(model, features, manifest)
+
+    @torch.no_grad()
+    def score_typed(self, typed: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
+        """Typed raw frame (see :func:`recsys.data.raw.typed_columns`) -> ``(N,)`` float32 probabilities."""
+        enc = self.features.encode(typed)
+        dense = enc.select(self.dense).to_numpy().astype(np.float32) if self.dense else np.zeros((enc.height, 0), np.float32)
+        ids = np.stack([enc[c].to_numpy().astype(np.int64) for c in self.categorical])
+        out = []
+        for s in range(0, enc.height, batch_size):
+            batch = self._batcher.to_batch(dense[s : s + batch_size], ids[:, s : s + batch_size],
+                                           np.zeros(min(batch_size, enc.height - s), np.float32))
+            out.append(torch.sigmoid(self.model(batch.dense, batch.sparse).logits).numpy())
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def score_files(self, inputs: list[Path], fmt: str, out: Path) -> ScoreResult:
+        """Score raw files into ``out`` Parquet (``row``, ``score``), one row per input row in order.
+
+        Rows that fail validation keep their place with a null score.
+        """
+        import time
+
+        start, rows, rejected = time.perf_counter(), 0, 0
+        tmp = out.with_name(out.name + ".tmp")
+        writer = None
+        try:
+            for good, bad in self._blocks(inputs, fmt):
+                scores = self.score_typed(raw.typed_columns(good, self.features.dataset))
+                frame = self._ordered(good, bad, scores, rows)
+                rows, rejected = rows + frame.height, rejected + bad.height
+                table = frame.to_arrow()
+                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, pa.schema([("row", pa.int64()), ("score", pa.float32())]))
+            writer.close()
+            tmp.replace(out)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        return ScoreResult(rows, rejected, time.perf_counter() - start)
+
+    def _blocks(self, inputs: list[Path], fmt: str) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        cfg = self.features.dataset
+        for file_no, path in enumerate(inputs):
+            if fmt == "parquet":
+                yield from raw.parquet_frames(path, cfg, file_no)
+                continue
+            for block, first in raw.iter_line_blocks(path, raw.SourceFile(str(path))):
+                yield raw.parse_lines(raw.lines_frame(block, first, file_no), cfg)
+
+    @staticmethod
+    def _ordered(good: pl.DataFrame, bad: pl.DataFrame, scores: np.ndarray, offset: int) -> pl.DataFrame:
+        keys = pl.concat([good.select(raw.FILE_NO, raw.LINE_NO).with_columns(score=pl.Series(scores, dtype=pl.Float32)),
+                          bad.select(raw.FILE_NO, raw.LINE_NO).with_columns(score=pl.lit(None, dtype=pl.Float32))])
+        keys = keys.sort([raw.FILE_NO, raw.LINE_NO])
+        return keys.select(pl.int_range(offset, offset + pl.len(), dtype=pl.Int64).alias("row"), "score")

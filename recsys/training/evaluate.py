@@ -1,0 +1,47 @@
+"""Evaluate a finished run's weights on any split of a DATA_DIR, unsharded, exactly."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recsys.data.dataset_dir import open_dataset
+from recsys.data.loader import BatchLoader
+from recsys.embeddings.schema import FeatureSchema
+from recsys.errors import DataDirError
+from recsys.models.registry import build_model
+from recsys.tasks.metrics import StreamingMetrics
+from recsys.training import checkpoint as ckpt
+from recsys.training.runconfig import RunConfig
+
+
+def load_run_model(run_dir: Path, schema: FeatureSchema) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild a run's model on CPU and load its final weights."""
+    for name in ("config.json", "model.pt", "metrics.json"):
+        if not (run_dir / name).is_file():
+            raise DataDirError(f"{run_dir}: no {name}; not a finished run")
+    config = json.loads((run_dir / "config.json").read_text())
+    cfg = RunConfig.from_json(config)
+    model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema, torch.device("cpu"))
+    model.load_state_dict(ckpt.load(run_dir / "model.pt"))
+    return model.eval(), config
+
+
+@torch.no_grad()
+def evaluate_run(run_dir: Path, data_dir: Path, split: str = "test", batch_size: int = 16384) -> dict[str, Any]:
+    """Exact AUC/logloss of ``run_dir``'s model on ``split``; refuses a DATA_DIR with other features."""
+    info = open_dataset(data_dir)
+    model, config = load_run_model(run_dir, FeatureSchema.from_manifest(info.manifest))
+    if config["features_hash"] != info.manifest["features_hash"]:
+        raise DataDirError(f"{data_dir}: its features differ from the ones {run_dir} was trained on")
+    loader = BatchLoader(info.split_files(split), info.dense_fields, info.categorical_fields, batch_size)
+    metrics, start = StreamingMetrics(), time.perf_counter()
+    for batch in loader:
+        metrics.update(model(batch.dense, batch.sparse).logits, batch.labels)
+    m = metrics.compute()
+    return {"model": config["model"], "split": split, "auc": m["auc"], "logloss": m["logloss"],
+            "rows": int(m["rows"]), "rows_per_s": m["rows"] / max(time.perf_counter() - start, 1e-9)}

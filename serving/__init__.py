@@ -1,0 +1,1 @@
+"""The scoring service: imports recsys.scoring and the features artifact only."""
