@@ -106,7 +106,7 @@ def _num(x: Optional[float], digits: int = 4) -> str:
 
 
 def _meta_table(t: S.RankingTables, meta: ReportMeta) -> str:
-    rows = [("DATA_DIR", meta.data_dir), ("split", meta.split), ("rows scored", f"{t.rows:,}"),
+    rows = [("DATA_DIR", meta.data_dir), ("split", meta.split), ("rows read", f"{t.rows:,}"),
             ("minibatches", f"{t.batches} (pairs scored on {t.pair_batches})"),
             ("sample", meta.sample if meta.sample is not None else "all rows"),
             ("label entropy H(Y)", f"{t.label_entropy:.4f} nats"),

@@ -323,21 +323,19 @@ def _read_tables(plan: Sequence[tuple[Path, int, int]], columns: list[str],
 
 
 def rebatch(tables: Iterator[pa.Table], batch_rows: int) -> Iterator[pa.Table]:
-    """Fixed-size minibatches across row groups; a trailing remainder is kept if it has at
-    least ``MIN_BATCH_ROWS`` rows or if it is the only batch. Holds at most one row group."""
+    """Fixed-size minibatches across row groups, then the remainder (scored only if it has
+    at least ``MIN_BATCH_ROWS`` rows or is the only batch). Holds at most one row group."""
     pending: list[pa.Table] = []
     held = 0
-    emitted = 0
     for table in tables:
         pending.append(table)
         held += table.num_rows
         while held >= batch_rows:
             merged = pa.concat_tables(pending)
             yield merged.slice(0, batch_rows)
-            emitted += 1
             rest = merged.slice(batch_rows)
             pending, held = ([rest] if rest.num_rows else []), rest.num_rows
-    if held and (held >= MIN_BATCH_ROWS or emitted == 0):
+    if held:
         yield pa.concat_tables(pending)
 
 
@@ -455,7 +453,8 @@ class FieldQuality:
 
 @dataclass
 class BatchScores:
-    """Per-batch scores, medians taken at the end: lists of (F,) or (P,) arrays."""
+    """Per-batch scores, medians taken at the end: lists of (F,) or (P,) arrays; ``rows``
+    counts every row read (quality covers them all)."""
 
     relevance: list[np.ndarray] = field(default_factory=list)
     reference: list[np.ndarray] = field(default_factory=list)
@@ -519,11 +518,13 @@ def score_stream(batches: Iterator[pa.Table], specs: Sequence[FieldSpec], pair_c
             q.add(values, g, distinct)
             columns.append(values)
             groups.append(g)
+        acc.rows += table.num_rows
+        if table.num_rows < MIN_BATCH_ROWS and b > 0:
+            continue  # a short trailing remainder: counted for quality, not scored
         cen, ref, mi = relevance_batch(groups, lab)
         acc.relevance.append(cen if centred else ref)
         acc.reference.append(ref)
         acc.mi.append(mi)
-        acc.rows += table.num_rows
         if pairs:
             for start in range(0, pair_chunks.get(b, 0) * pair_batch_rows, pair_batch_rows):
                 if start and start + MIN_BATCH_ROWS > table.num_rows:
@@ -667,27 +668,33 @@ def _pair_frames(names: Sequence[str], pairs: Sequence[tuple[int, int]], acc: Ba
             relations.sort("Score", descending=True, maintain_order=True))
 
 
-def _square(names: Sequence[str], pairs: Sequence[tuple[int, int]], values: np.ndarray) -> np.ndarray:
-    """(P,) pair values -> (F, F) symmetric matrix, NaN where not scored."""
-    m = np.full((len(names), len(names)), np.nan)
-    for (i, j), v in zip(pairs, values):
-        m[i, j] = m[j, i] = v
+def _square(index: dict[str, int], a: Sequence[str], b: Sequence[str], values: np.ndarray) -> np.ndarray:
+    """Pair values -> (F, F) symmetric matrix over ``index``, NaN where not scored."""
+    m = np.full((len(index), len(index)), np.nan)
+    ia = np.array([index[x] for x in a], dtype=np.int64)
+    ib = np.array([index[x] for x in b], dtype=np.int64)
+    if ia.size:
+        m[ia, ib] = values
+        m[ib, ia] = values
     return m
 
 
-def mrmr_frame(names: Sequence[str], pairs: Sequence[tuple[int, int]], relevance: np.ndarray,
-               acc: BatchScores, alpha: float, beta: float, strategy: str = "median") -> pl.DataFrame:
-    """3MR order with the reference's min-max normalization of each score family.
+def three_mr(relevance: pl.DataFrame, redundancy: pl.DataFrame, relations: pl.DataFrame,
+             alpha: float = 1.0, beta: float = 1.0, strategy: str = "median") -> pl.DataFrame:
+    """3MR order (``Feature, 3mr_ranking``) from the score frames of :class:`RankingTables`.
 
-    Redundancy is normalized over field pairs only (the reference also mixes in the
-    diagonal self-scores, which 3MR never reads).
+    Each score family is min-max normalized first, as the reference does; redundancy is
+    normalized over field pairs only (the reference also mixes in the diagonal
+    self-scores, which 3MR never reads). Re-run it with other weights without rescoring.
     """
-    red = _median(acc.redundancy, len(pairs))
-    rel = _median(acc.relation, len(pairs))
-    order = rank_3mr(minmax(relevance), _square(names, pairs, minmax(red)),
-                     _square(names, pairs, minmax(rel)), alpha, beta, strategy)
-    return pl.DataFrame({"Feature": [names[i] for i in order],
-                         "3mr_ranking": list(range(1, len(order) + 1))},
+    names = relevance["Feature"].to_list()
+    index = {n: i for i, n in enumerate(names)}
+    red = _square(index, redundancy["FeatureA"].to_list(), redundancy["FeatureB"].to_list(),
+                  minmax(redundancy["Score"].to_numpy().astype(np.float64)))
+    rel = _square(index, relations["FeatureA"].to_list(), relations["FeatureB"].to_list(),
+                  minmax(relations["Score"].to_numpy().astype(np.float64)))
+    order = rank_3mr(minmax(relevance["Score"].to_numpy().astype(np.float64)), red, rel, alpha, beta, strategy)
+    return pl.DataFrame({"Feature": [names[i] for i in order], "3mr_ranking": list(range(1, len(order) + 1))},
                         schema={"Feature": pl.String, "3mr_ranking": pl.Int64})
 
 
@@ -700,25 +707,27 @@ def _top_summary(q: FieldQuality, labels: dict[int, str]) -> tuple[str, float, f
     return shown, float(q.top_counts[0]) / q.rows, float(q.top_counts[:5].sum()) / q.rows
 
 
-def _redundant_with(names: Sequence[str], redundancy: pl.DataFrame, score: dict[str, float]) -> dict[str, str]:
-    """Weaker field of each pair with Ratio >= REDUNDANT_RATIO -> its stronger partner."""
-    out: dict[str, str] = {}
-    best: dict[str, float] = {}
-    for a, b, ratio in redundancy.select("FeatureA", "FeatureB", "Ratio").iter_rows():
-        if ratio is None or not ratio >= REDUNDANT_RATIO:
-            continue
-        weak, strong = (a, b) if score[a] < score[b] else (b, a)
-        if ratio > best.get(weak, -1.0):
-            out[weak], best[weak] = strong, ratio
-    return out
+def _redundant_with(redundancy: pl.DataFrame, score: dict[str, float]) -> tuple[dict[str, str], set[str]]:
+    """Pairs with Ratio >= REDUNDANT_RATIO: each member -> its partner(s), and the weaker
+    member of each pair (the one to drop, flagged ``redundant``)."""
+    partners: dict[str, list[str]] = {}
+    weaker: set[str] = set()
+    strong = redundancy.filter(pl.col("Ratio") >= REDUNDANT_RATIO).sort("Ratio", descending=True)
+    for a, b in strong.select("FeatureA", "FeatureB").iter_rows():
+        partners.setdefault(a, []).append(b)
+        partners.setdefault(b, []).append(a)
+        weaker.add(a if score[a] < score[b] else b)
+    return {f: ",".join(p) for f, p in partners.items()}, weaker
 
 
 def quality_frame(quality: Sequence[FieldQuality], rel: dict[str, float], label_entropy: float,
-                  redundant: dict[str, str], value_labels: dict[str, dict[int, str]]) -> pl.DataFrame:
+                  redundancy: pl.DataFrame, value_labels: dict[str, dict[int, str]]) -> pl.DataFrame:
     """One row per field: Feature, Kind, Transform, VocabSize, Rows, Cardinality, UniqueRatio,
     Coverage, OOVShare, SingletonShare, TopValue, TopShare, Top5Share, LabelShare,
     RedundantWith, Flags (comma-separated: constant, near_unique, low_coverage, high_oov,
-    leakage, redundant)."""
+    leakage, redundant). RedundantWith lists the partners of every member of a redundant
+    pair; only the less relevant member is flagged ``redundant``."""
+    partners, weaker = _redundant_with(redundancy, rel)
     rows = []
     for q in quality:
         name = q.spec.name
@@ -732,13 +741,13 @@ def quality_frame(quality: Sequence[FieldQuality], rel: dict[str, float], label_
         flags = [flag for flag, on in (
             ("constant", card <= 1), ("near_unique", unique_ratio >= NEAR_UNIQUE and present > 1),
             ("low_coverage", coverage < LOW_COVERAGE), ("high_oov", oov is not None and oov >= HIGH_OOV),
-            ("leakage", share >= LEAK_SHARE), ("redundant", name in redundant)) if on]
+            ("leakage", share >= LEAK_SHARE), ("redundant", name in weaker)) if on]
         rows.append({"Feature": name, "Kind": q.spec.kind, "Transform": q.spec.transform,
                      "VocabSize": q.spec.cardinality, "Rows": q.rows, "Cardinality": card,
                      "UniqueRatio": unique_ratio, "Coverage": coverage, "OOVShare": oov,
                      "SingletonShare": q.singleton_rows / q.rows if q.rows else 0.0,
                      "TopValue": top, "TopShare": top_share, "Top5Share": top5, "LabelShare": share,
-                     "RedundantWith": redundant.get(name, ""), "Flags": ",".join(flags)})
+                     "RedundantWith": partners.get(name, ""), "Flags": ",".join(flags)})
     return pl.DataFrame(rows, schema=QUALITY_SCHEMA)
 
 
@@ -765,11 +774,10 @@ def build_tables(specs: Sequence[FieldSpec], pairs: Sequence[tuple[int, int]], a
                                  "LabelShare": share},
                                 schema={"Feature": pl.String, "Score": pl.Float64, "Reference": pl.Float64,
                                         "MI": pl.Float64, "LabelShare": pl.Float64})
-    redundant = _redundant_with(names, redundancy, rel)
     return RankingTables(
         relevance=relevance_df.sort("Score", descending=True, maintain_order=True),
         redundancy=redundancy, relations=relations,
-        mrmr=mrmr_frame(names, pairs, relevance, acc, alpha, beta, strategy),
-        quality=quality_frame(quality, rel, h_y, redundant, value_labels),
+        mrmr=three_mr(relevance_df, redundancy, relations, alpha, beta, strategy),
+        quality=quality_frame(quality, rel, h_y, redundancy, value_labels),
         fields=names, rows=acc.rows, batches=len(acc.relevance), pair_batches=len(acc.redundancy),
         label_entropy=h_y, strategy=strategy)
