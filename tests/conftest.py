@@ -46,15 +46,15 @@ def criteo_data(synth_criteo: tuple[Path, dict], tmp_path_factory: pytest.TempPa
     return out
 
 
-def write_cross_tsv(path: Path, rows: int = 60_000, seed: int = 0) -> Path:
+def write_cross_tsv(path: Path, rows: int = 60_000, seed: int = 0, card: int = 8) -> Path:
     """Criteo-format rows whose click depends only on the pair (C1, C2): an XOR-like cross.
 
     ``p = sigmoid(2.5 * z1[v1] * z2[v2])`` with ``z = +-1`` balanced per value, so each field
     alone carries no signal (LR stays near AUC 0.5) and a pairwise model can reach ~0.8.
     """
     rng = np.random.default_rng(seed)
-    v1, v2 = rng.integers(0, 8, rows), rng.integers(0, 8, rows)
-    z = np.array([1, -1, 1, -1, 1, -1, 1, -1])
+    v1, v2 = rng.integers(0, card, rows), rng.integers(0, card, rows)
+    z = np.tile([1, -1], card // 2 + 1)[:card]
     p = 1 / (1 + np.exp(-2.5 * z[v1] * z[v2]))
     y = (rng.random(rows) < p).astype(int)
     noise = rng.integers(0, 50, (rows, 3))

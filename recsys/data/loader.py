@@ -88,17 +88,27 @@ class BatchLoader:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _my_units(self) -> list[RowGroup]:
+    @property
+    def _stride_rows(self) -> bool:
+        """Too few row groups to deal whole ones to ranks: every rank reads every group and
+        keeps rows ``rank::world_size`` instead."""
+        return self.world_size > 1 and len(self.units) < 4 * self.world_size
+
+    def _order(self) -> np.ndarray:
         order = np.arange(len(self.units))
         if self.shuffle:
             np.random.default_rng([self.seed, self.epoch]).shuffle(order)
-        return [self.units[i] for i in order[self.rank :: self.world_size]]
+        return order
+
+    def _my_units(self) -> list[RowGroup]:
+        order = self._order()
+        picked = order if self._stride_rows else order[self.rank :: self.world_size]
+        return [self.units[i] for i in picked]
 
     def _rows_of_rank(self, rank: int) -> int:
-        order = np.arange(len(self.units))
-        if self.shuffle:
-            np.random.default_rng([self.seed, self.epoch]).shuffle(order)
-        return sum(self.units[i].rows for i in order[rank :: self.world_size])
+        if self._stride_rows:
+            return sum(len(range(rank, u.rows, self.world_size)) for u in self.units)
+        return sum(self.units[i].rows for i in self._order()[rank :: self.world_size])
 
     def _batches_of_rank(self, rank: int) -> int:
         full, rest = divmod(self._rows_of_rank(rank), self.batch_size)
@@ -132,7 +142,8 @@ class BatchLoader:
         ids = np.stack([_column(t, c, np.int64) for c in self.categorical]) if self.categorical \
             else np.zeros((0, n), np.int64)
         labels = _column(t, self.label, np.float32) if self.label else np.zeros(n, np.float32)
-        return _Columns(dense, ids, labels)
+        block = _Columns(dense, ids, labels)
+        return block.take(np.arange(self.rank, n, self.world_size)) if self._stride_rows else block
 
     def _blocks(self) -> Iterator[_Columns]:
         """Shuffled blocks of rows; leftovers smaller than a batch carry over."""

@@ -78,9 +78,15 @@ class TablePlan:
         return sum(t.num_embeddings * t.embedding_dim for t in self.tables) * bytes_per_value
 
 
+INIT_RANGE = 0.01
+"""Tables start at U(-0.01, 0.01) whatever their size (TorchRec's default, +-sqrt(1/rows), gives a
+2-row table +-0.7 and blows up FM-style pairwise sums over many fields)."""
+
+
 def _table(name: str, rows: int, dim: int, keys: list[str]) -> EmbeddingBagConfig:
     return EmbeddingBagConfig(name=name, embedding_dim=dim, num_embeddings=max(int(rows), 1),
-                              feature_names=keys, pooling=PoolingType.SUM)
+                              feature_names=keys, pooling=PoolingType.SUM,
+                              weight_init_min=-INIT_RANGE, weight_init_max=INIT_RANGE)
 
 
 def vocab_plan(cards: dict[str, int], dim: int, prefix: str = "") -> TablePlan:
@@ -90,9 +96,15 @@ def vocab_plan(cards: dict[str, int], dim: int, prefix: str = "") -> TablePlan:
 
 
 def split_budget(cards: dict[str, int], total: int) -> dict[str, int]:
-    """Rows per field, proportional to cardinality, capped at it, at least 1; sums to <= total."""
-    rows = {f: 1 for f in cards}
-    left, open_fields = total - len(cards), dict(cards)
+    """Rows per field: proportional to cardinality, capped at it; sums to <= total (or one row each).
+
+    Each field first gets ``min(cardinality, total / (4 F))`` rows, so that a small field is not
+    squeezed into a handful of rows by a few huge ones; the rest is split by cardinality.
+    """
+    floor = max(1, total // (4 * max(len(cards), 1)))
+    rows = {f: max(1, min(c, floor)) for f, c in cards.items()}
+    left = total - sum(rows.values())
+    open_fields = {f: c for f, c in cards.items() if rows[f] < c}
     while left > 0 and open_fields:
         weight = sum(open_fields.values())
         grant = {f: min(cards[f] - rows[f], int(left * c / weight)) for f, c in open_fields.items()}

@@ -29,6 +29,11 @@ LABEL = "label"
 AND_REL = " AND_REL "
 BAR_FIELDS = 30
 HEATMAP_FIELDS = 40
+SCORE_NOTES = {
+    "centred": "Score: OutRank's cardinality-aware relevance with Y_shifted (labels re-paired by the "
+               "reference's per-value shift), centred: [H(Y) - H(Y|X)] - [H(Y_shifted) - H(Y_shifted|X)].",
+    "reference": "Score: OutRank's MI-numba-randomized relevance H(Y_shifted|X) - H(Y|X).",
+}
 FILES = ("feature_singles.tsv", "pairwise_ranks.tsv", "3mr_ranks.tsv", "relations.tsv",
          "quality.tsv", "report.html")
 
@@ -117,33 +122,35 @@ def _meta_table(t: S.RankingTables, meta: ReportMeta) -> str:
     return f'<table class="meta">{body}</table>'
 
 
-def bar_svg(names: Sequence[str], score: Sequence[float], mi: Sequence[float], flagged: set[str]) -> str:
-    """Horizontal bars: randomized score (blue, red if flagged) over plain MI (grey)."""
-    row_h, left, width = 18, 110, 520
-    vals = [v for v in list(score) + list(mi) if np.isfinite(v)]
-    top = max(vals + [1e-12])
-    lo = min(vals + [0.0])
-    span = top - lo if top > lo else 1.0
-    zero = left + (0 - lo) / span * width
-    parts = []
-    for i, (n, s, m) in enumerate(zip(names, score, mi)):
+def _bars(values: Sequence[float], x0: float, width: float, row_h: int, fill: Sequence[str],
+          label: str) -> list[str]:
+    """One panel of horizontal bars scaled to its own range (negative bars go left of 0)."""
+    finite = [v for v in values if np.isfinite(v)]
+    lo, hi = min(finite + [0.0]), max(finite + [1e-12])
+    span = hi - lo if hi > lo else 1.0
+    zero = x0 + (0 - lo) / span * width
+    parts = [f'<text x="{x0}" y="12">{_e(label)}</text>',
+             f'<line x1="{zero:.1f}" y1="16" x2="{zero:.1f}" y2="{20 + len(values) * row_h}" stroke="#555"/>']
+    for i, v in enumerate(values):
         y = 20 + i * row_h
-        color = "#c62828" if n in flagged else "#1565c0"
-        xs = min(zero, left + (s - lo) / span * width)
-        xm = min(zero, left + (m - lo) / span * width)
-        parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{_e(n)}</text>')
-        parts.append(f'<rect x="{xm:.1f}" y="{y + 1}" width="{abs(left + (m - lo) / span * width - zero):.1f}" '
-                     f'height="{row_h - 3}" fill="#cfd8dc"><title>{_e(n)} plain MI {m:.5f}</title></rect>')
-        parts.append(f'<rect x="{xs:.1f}" y="{y + 4}" width="{abs(left + (s - lo) / span * width - zero):.1f}" '
-                     f'height="{row_h - 9}" fill="{color}"><title>{_e(n)} score {s:.5f}</title></rect>')
-        parts.append(f'<text x="{left + width + 6}" y="{y + 12}">{s:.4f}</text>')
-    h = 30 + len(names) * row_h
-    axis = f'<line x1="{zero:.1f}" y1="14" x2="{zero:.1f}" y2="{h - 8}" stroke="#555"/>'
-    legend = ('<rect x="110" y="2" width="10" height="8" fill="#1565c0"/><text x="124" y="10">randomized score'
-              '</text><rect x="240" y="2" width="10" height="8" fill="#cfd8dc"/><text x="254" y="10">plain MI</text>'
-              '<rect x="330" y="2" width="10" height="8" fill="#c62828"/><text x="344" y="10">flagged field</text>')
-    return (f'<svg width="{left + width + 70}" height="{h}" role="img" aria-label="top fields">'
-            f'{legend}{axis}{"".join(parts)}</svg>')
+        end = x0 + (v - lo) / span * width if np.isfinite(v) else zero
+        parts.append(f'<rect x="{min(zero, end):.1f}" y="{y + 2}" width="{abs(end - zero):.1f}" '
+                     f'height="{row_h - 5}" fill="{fill[i]}"><title>{v:.5f}</title></rect>')
+        parts.append(f'<text x="{x0 + width + 4}" y="{y + 12}">{_num(v, 4)}</text>')
+    return parts
+
+
+def bar_svg(names: Sequence[str], score: Sequence[float], mi: Sequence[float], flagged: set[str]) -> str:
+    """Two bar panels per field: the ranking score (blue; red if flagged) and plain MI (grey),
+    each on its own scale."""
+    row_h, left, width, gap = 18, 110, 330, 70
+    parts = [f'<text x="{left - 6}" y="{20 + i * row_h + 12}" text-anchor="end">{_e(n)}</text>'
+             for i, n in enumerate(names)]
+    colors = ["#c62828" if n in flagged else "#1565c0" for n in names]
+    parts += _bars(score, left, width, row_h, colors, "score (nats; red: flagged field)")
+    parts += _bars(mi, left + width + gap, width, row_h, ["#90a4ae"] * len(names), "plain MI (nats)")
+    w, h = left + 2 * width + gap + 60, 30 + len(names) * row_h
+    return f'<svg width="{w}" height="{h}" role="img" aria-label="top fields">{"".join(parts)}</svg>'
 
 
 def _heat_color(v: float) -> str:
@@ -230,9 +237,9 @@ def render_html(t: S.RankingTables, meta: ReportMeta) -> str:
     sections = [
         f"<h1>Feature ranking: {_e(meta.data_dir)} ({_e(meta.split)})</h1>", _meta_table(t, meta),
         f"<h2>Top {len(top)} fields by relevance</h2>",
-        '<p class="note">Score: OutRank cardinality-aware relevance H(Y_shifted|X) - H(Y|X), median over '
-        'minibatches; about 0 for a field with no signal whatever its cardinality. Plain MI H(Y) - H(Y|X) '
-        'grows with cardinality even without signal.</p>', bars,
+        f'<p class="note">{_e(SCORE_NOTES.get(meta.score, ""))} Median over minibatches; about 0 for a field '
+        'with no signal whatever its cardinality. Plain MI H(Y) - H(Y|X) grows with cardinality even '
+        'without signal.</p>', bars,
         '<div class="cols"><div><h2>3MR order</h2>', _mrmr_table(t), "</div>",
         "<div><h2>Strongest relations (pair vs label)</h2>", _relations_table(t, "Score"),
         "<h2>Highest synergy (pair beyond its fields)</h2>", _relations_table(t, "Synergy"), "</div></div>",

@@ -1,0 +1,111 @@
+"""The training spine end to end on planted data: learning, exactness, repeatability, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from recsys.data.dataset_dir import open_dataset
+from recsys.models.registry import lookup
+from recsys.training.evaluate import evaluate_run
+from recsys.training.job import run_training
+from recsys.training.runconfig import resolve
+
+SMALL = {"batch_size": 1024, "dnn_hidden_units": [64, 64]}
+MODEL_ONLY = {"dnn_hidden_units", "net_dropout"}
+
+
+def _train(data: Path, run: Path, model: str, **over: object) -> dict:
+    """Train ``model`` small: SMALL settings where the model has them, then ``over``."""
+    fields = {f.name for f in dataclasses.fields(lookup(model)[0])}
+    merged = {k: v for k, v in {**SMALL, **over}.items() if k in fields or k not in MODEL_ONLY}
+    return run_training(data, run, resolve(model, overrides=merged), progress=False)
+
+
+@pytest.mark.parametrize("model", ["lr", "fm", "dnn", "deepfm"])
+def test_baselines_learn_the_planted_signal(criteo_data: Path, tmp_path: Path, model: str) -> None:
+    m = _train(criteo_data, tmp_path / model, model, epochs=2)
+    assert m["test"]["auc"] > 0.65, m
+    assert set(m) >= {"model", "val", "test", "params", "embedding_bytes", "train_samples_per_s", "epochs"}
+    history = [json.loads(x) for x in (tmp_path / model / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2] and all("val_auc" in h for h in history)
+
+
+INTERACTION_MODELS = ["fm", "deepfm", "dcnv2", "ipnn", "autoint", "autoint+", "fgcnn"]
+# Small shapes keep the suite fast; the model is the same code at any width.
+SHAPES: dict[str, dict[str, object]] = {
+    "autoint": {"attention_dim": 8, "attention_layers": 2},
+    "autoint+": {"attention_dim": 8, "attention_layers": 2},
+    "fgcnn": {"channels": [4, 4], "kernel_heights": [3, 3], "pooling_sizes": [2, 2], "recombined_channels": [1, 1]},
+}
+
+
+@pytest.fixture(scope="module")
+def cross_baselines(cross_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+    """LR and a DNN without hidden layers (embeddings -> one linear layer: no interactions)."""
+    base = tmp_path_factory.mktemp("cross_runs")
+    lr = _train(cross_data, base / "lr", "lr", epochs=3)["test"]["auc"]
+    flat = _train(cross_data, base / "flat", "dnn", epochs=3, dnn_hidden_units=[])["test"]["auc"]
+    return {"lr": lr, "flat_dnn": flat}
+
+
+@pytest.mark.parametrize("model", INTERACTION_MODELS)
+def test_interaction_models_beat_models_without_interactions(
+        cross_data: Path, tmp_path: Path, cross_baselines: dict[str, float], model: str) -> None:
+    auc = _train(cross_data, tmp_path / model, model, epochs=3, dnn_hidden_units=[32], **SHAPES.get(model, {}))["test"]["auc"]
+    assert cross_baselines["lr"] < 0.55 and cross_baselines["flat_dnn"] < 0.55
+    assert auc > max(cross_baselines.values()) + 0.15, (model, auc, cross_baselines)
+
+
+def test_same_command_twice_gives_the_same_auc(criteo_data: Path, tmp_path: Path) -> None:
+    a = _train(criteo_data, tmp_path / "a", "deepfm", seed=11)
+    b = _train(criteo_data, tmp_path / "b", "deepfm", seed=11)
+    assert abs(a["test"]["auc"] - b["test"]["auc"]) < 1e-6 and a["test"]["logloss"] == pytest.approx(b["test"]["logloss"], abs=1e-7)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(criteo_data: Path, tmp_path: Path) -> None:
+    common = {**SMALL, "patience": 5, "net_dropout": 0.1}
+    cfg2 = resolve("deepfm", overrides={**common, "epochs": 2})
+    cfg1 = resolve("deepfm", overrides={**common, "epochs": 1})
+    run_training(criteo_data, tmp_path / "full", cfg2, progress=False)
+    run_training(criteo_data, tmp_path / "part", cfg1, progress=False)
+    resumed = run_training(criteo_data, tmp_path / "part", cfg2, resume=True, progress=False)
+    full = torch.load(tmp_path / "full" / "checkpoints" / "epoch-2.rank0.pt", weights_only=True)
+    part = torch.load(tmp_path / "part" / "checkpoints" / "epoch-2.rank0.pt", weights_only=True)
+    assert full.keys() == part.keys()
+    assert all(torch.equal(full[k], part[k]) for k in full if k.startswith("model")), "weights differ"
+    assert resumed["epochs"] == 2 and len((tmp_path / "part" / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_evaluate_reproduces_the_training_metrics(criteo_data: Path, tmp_path: Path) -> None:
+    m = _train(criteo_data, tmp_path / "r", "dcnv2")
+    e = evaluate_run(tmp_path / "r", criteo_data, "test")
+    assert e["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6) and e["rows"] == m["test"]["rows"]
+    assert m["test"]["rows"] == open_dataset(criteo_data).manifest["splits"]["test"]
+
+
+def test_non_finite_loss_stops_with_a_clear_error_and_no_metrics(criteo_data: Path, tmp_path: Path) -> None:
+    from recsys.errors import TrainingError
+
+    with pytest.raises(TrainingError, match="non-finite loss"):
+        _train(criteo_data, tmp_path / "nan", "lr", sparse_learning_rate=1e38, sparse_optimizer="sgd")
+    assert not (tmp_path / "nan" / "metrics.json").exists()
+
+
+def test_cpu_refuses_adam_sparse_optimizer(criteo_data: Path, tmp_path: Path) -> None:
+    from recsys.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="GPU-only"):
+        _train(criteo_data, tmp_path / "adam", "lr", sparse_optimizer="adam")
+
+
+def test_param_count_and_embedding_bytes(criteo_data: Path, tmp_path: Path) -> None:
+    m = _train(criteo_data, tmp_path / "lr", "lr")
+    rows = sum(open_dataset(criteo_data).cardinalities.values())
+    assert m["embedding_bytes"] == rows * 4 * 4  # width-4 first-order rows, float32
+    assert m["params"] == rows * 4 + 1 and math.isfinite(m["test"]["logloss"])
