@@ -139,10 +139,10 @@ def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: Datase
 
 def _stage_block(stage: _Stage, typed: pl.DataFrame, cfg: DatasetConfig, splitter: SplitAssigner, tmp: Path) -> None:
     codes = splitter.codes(typed[raw.FILE_NO].to_numpy(), typed[raw.LINE_NO].to_numpy())
-    train = typed.filter(pl.Series(codes == TRAIN))
-    stage.add_counts(count_values(categorical_values(train, cfg)))
+    cats = categorical_values(typed, cfg)
+    stage.add_counts(count_values(cats.filter(pl.Series(codes == TRAIN))))
     part = tmp / "_stage" / f"part-{len(stage.parts):05d}.arrow"
-    staged = staged_frame(typed, cfg).with_columns(pl.Series("_split", codes))
+    staged = staged_frame(typed, cfg, cats).with_columns(pl.Series("_split", codes))
     staged.write_ipc(part, compression="uncompressed")
     stage.parts.append(part)
     stage.rows += typed.height

@@ -29,7 +29,7 @@ LINE, LINE_NO, FILE_NO, REASON = "_raw", "_line", "_file", "_reason"
 
 
 class _HashingReader(io.RawIOBase):
-    """Wraps a binary file, feeding every byte read into a SHA-256 and a byte counter."""
+    """Wraps a compressed file for GzipFile, feeding every byte read into a SHA-256."""
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh, self.sha, self.nbytes = fh, hashlib.sha256(), 0
@@ -44,6 +44,19 @@ class _HashingReader(io.RawIOBase):
         self.sha.update(data)
         self.nbytes += n
         return n
+
+
+class _PlainReader:
+    """A plain file read in large blocks, hashed as it goes (no per-call copy)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh, self.sha, self.nbytes = fh, hashlib.sha256(), 0
+
+    def read(self, n: int) -> bytes:
+        data = self.fh.read(n)
+        self.sha.update(data)
+        self.nbytes += len(data)
+        return data
 
 
 @dataclass
@@ -63,11 +76,11 @@ def iter_line_blocks(path: Path, source: SourceFile, block_bytes: int = BLOCK_BY
     """
     if not path.is_file():
         raise InputFileError(f"input file not found: {path}")
-    with open(path, "rb") as raw:
-        hasher = _HashingReader(raw)
+    with open(path, "rb", buffering=0) as raw:
         is_gz = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
-        stream: BinaryIO = gzip.GzipFile(fileobj=io.BufferedReader(hasher)) if is_gz else hasher  # type: ignore[assignment]
+        hasher: _HashingReader | _PlainReader = _HashingReader(raw) if is_gz else _PlainReader(raw)  # type: ignore[arg-type]
+        stream = gzip.GzipFile(fileobj=io.BufferedReader(hasher)) if is_gz else hasher  # type: ignore[arg-type]
         line_no, rest = 1, b""
         try:
             while True:

@@ -16,7 +16,7 @@ from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from recsys.embeddings.strategies import TablePlan
-from recsys.features.hashing import bucket_torch
+from recsys.embeddings.buckets import bucket_torch
 
 
 class IdRemap(nn.Module):

@@ -4,7 +4,8 @@ Saved as ``features.json`` (format version, dataset config, per-field kind/trans
 cardinality) plus ``vocab.parquet`` (``field, value, id, count``). Its content hash is
 recorded in ``dataset.json`` and in exported bundles; loading refuses a mismatch.
 
-Vocabulary ids: 0 is the field's OOV id (unseen values and values seen fewer than
+Vocabulary ids are stored as int32 in the prepared Parquet (the loader widens them to
+int64 for TorchRec); hashed ids are int64. Vocabulary ids: 0 is the field's OOV id (unseen values and values seen fewer than
 ``min_count`` times in train); 1..n follow count descending, then value ascending, so ids
 do not depend on file order or thread count.
 """
@@ -94,13 +95,14 @@ def build_vocab(counts: dict[str, pl.DataFrame], min_count: int) -> pl.DataFrame
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
 
 
-def staged_frame(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
+def staged_frame(typed: pl.DataFrame, cfg: DatasetConfig, cats: pl.DataFrame | None = None) -> pl.DataFrame:
     """Typed frame -> ``label``, dense float32 and per-field categorical keys.
 
     Vocabulary encoding stages u64 value keys (resolved to ids once the vocabulary is fitted);
-    hash encoding stages the final stable 64-bit ids.
+    hash encoding stages the final stable 64-bit ids. ``cats``: precomputed
+    :func:`categorical_values` of ``typed``.
     """
-    cats = categorical_values(typed, cfg)
+    cats = categorical_values(typed, cfg) if cats is None else cats
     if cfg.encoding == "vocab":
         cats = value_keys(cats)
     else:
@@ -150,14 +152,14 @@ class FittedFeatures:
             return staged
         names = [f.name for f in self.categorical]
         ids = {name: staged.select(name).join(self._table(name), on=name, how="left", maintain_order="left")["id"]
-               .fill_null(OOV_ID) for name in names}
+               .fill_null(OOV_ID).cast(pl.Int32) for name in names}
         return staged.with_columns(**ids)
 
     def _table(self, name: str) -> pl.DataFrame:
         cache = self.__dict__.setdefault("_tables", {})
         if name not in cache:
             v = self.vocab.filter(pl.col("field") == name)
-            cache[name] = v.select(pl.col("value").hash(KEY_SEED).alias(name), "id")
+            cache[name] = v.select(pl.col("value").hash(KEY_SEED).alias(name), pl.col("id").cast(pl.Int32))
         return cache[name]
 
     def to_json(self) -> dict[str, Any]:

@@ -3,25 +3,25 @@
 Raw categorical values are hashed with FNV-1a (64 bit) over the UTF-8 bytes of
 ``field + "\\x1f" + value`` and finalized with SplitMix64, so the id depends only on
 those bytes (no Python ``hash`` seed, no Polars/xxhash version). Embedding strategies
-map a 64-bit id to a table row with :func:`bucket_torch`, whose NumPy twin
-:func:`bucket_numpy` pins the same arithmetic; literal test vectors guard both.
+map a 64-bit id to a table row with :func:`recsys.embeddings.buckets.bucket_torch`, whose
+NumPy twin :func:`bucket_numpy` pins the same arithmetic; literal test vectors guard both.
+This module does not import torch, so ingestion stays light.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
-_GOLDEN = 0x9E3779B97F4A7C15
-_MIX1 = 0xBF58476D1CE4E5B9
-_MIX2 = 0x94D049BB133111EB
+GOLDEN = 0x9E3779B97F4A7C15
+MIX1 = 0xBF58476D1CE4E5B9
+MIX2 = 0x94D049BB133111EB
 FIELD_SEPARATOR = b"\x1f"
 
 
-def _signed(c: int) -> int:
+def signed64(c: int) -> int:
     """A uint64 constant as the int64 with the same bits (for torch arithmetic)."""
     return c - (1 << 64) if c >= (1 << 63) else c
 
@@ -37,9 +37,9 @@ def fnv1a64_bytes(data: bytes, state: int = int(FNV_OFFSET)) -> int:
 def splitmix64_numpy(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finalizer on uint64 arrays (wrapping arithmetic)."""
     with np.errstate(over="ignore"):
-        z = x.astype(np.uint64) + np.uint64(_GOLDEN)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2)
+        z = x.astype(np.uint64) + np.uint64(GOLDEN)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX1)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX2)
         return z ^ (z >> np.uint64(31))
 
 
@@ -80,31 +80,10 @@ def hash_string(value: str, field: str) -> int:
 
 def salt(field: str, chunk: int = 0) -> int:
     """Salt of one (field, chunk) key for hashed and unified tables, as int64."""
-    return _signed(fnv1a64_bytes(f"{field}#{chunk}".encode()))
-
-
-def _srl(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Logical right shift of int64 bits."""
-    return (x >> k) & ((1 << (64 - k)) - 1)
-
-
-def splitmix64_torch(x: torch.Tensor) -> torch.Tensor:
-    """SplitMix64 on int64 tensors holding uint64 bits (two's-complement wrap)."""
-    z = x + _signed(_GOLDEN)
-    z = (z ^ _srl(z, 30)) * _signed(_MIX1)
-    z = (z ^ _srl(z, 27)) * _signed(_MIX2)
-    return z ^ _srl(z, 31)
-
-
-def bucket_torch(ids: torch.Tensor, salt_value: int | torch.Tensor, rows: int | torch.Tensor) -> torch.Tensor:
-    """Map int64 ids to rows ``[0, rows)``: ``(splitmix64(id ^ salt) >>> 1) % rows``.
-
-    ``salt_value`` and ``rows`` may be scalars or tensors broadcast against ``ids``.
-    """
-    return _srl(splitmix64_torch(ids ^ salt_value), 1) % rows
+    return signed64(fnv1a64_bytes(f"{field}#{chunk}".encode()))
 
 
 def bucket_numpy(ids: np.ndarray, salt_value: int, rows: int) -> np.ndarray:
-    """NumPy twin of :func:`bucket_torch`."""
+    """``(splitmix64(id ^ salt) >>> 1) % rows`` on int64 arrays (twin of the torch version)."""
     u = ids.astype(np.int64).view(np.uint64) ^ np.int64(salt_value).view(np.uint64)
     return ((splitmix64_numpy(u) >> np.uint64(1)) % np.uint64(rows)).astype(np.int64)

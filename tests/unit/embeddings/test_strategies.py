@@ -12,7 +12,8 @@ from recsys.embeddings.budget import budget_rows
 from recsys.embeddings.module import FieldEmbedding, IdRemap
 from recsys.embeddings.strategies import EmbeddingConfig, plan_tables, split_budget
 from recsys.errors import ConfigError
-from recsys.features.hashing import bucket_torch, salt
+from recsys.embeddings.buckets import bucket_torch
+from recsys.features.hashing import salt
 
 CARDS = {"a": 10, "b": 1000, "c": 100_000}
 

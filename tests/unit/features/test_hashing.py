@@ -8,7 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys.features.hashing import bucket_numpy, bucket_torch, fnv1a64_bytes, hash_string, hash_strings, salt
+from recsys.embeddings.buckets import bucket_torch
+from recsys.features.hashing import bucket_numpy, fnv1a64_bytes, hash_string, hash_strings, salt
 
 
 def test_fnv1a64_reference_vectors() -> None:
