@@ -19,7 +19,9 @@ class TrainConfig:
     ``rowwise_adagrad``; ``adam``/``rowwise_adam`` are GPU-only ("not supported in CPU mode").
     ``embedding_regularizer`` is L2 weight decay applied inside the fused kernel (on rows a
     batch touches, like FuxiCTR's penalty on looked-up embeddings); ``net_regularizer`` is L2
-    on dense weights. ``mixed_precision: bf16`` runs dense layers under bfloat16 autocast.
+    on dense weights. ``mixed_precision: bf16`` runs dense layers under bfloat16 autocast
+(fp32 master weights; embeddings stay fp32 in fbgemm); ``auto`` picks bf16 where the
+hardware has native bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32.
     """
 
     learning_rate: float = 1e-3
@@ -36,7 +38,7 @@ class TrainConfig:
     monitor: Literal["auc", "logloss"] = "auc"
     seed: int = 2024
     threads: Optional[int] = None
-    mixed_precision: Literal["none", "bf16"] = "none"
+    mixed_precision: Literal["auto", "none", "bf16"] = "auto"
     eval_batch_size: int = 16384
 
     def __post_init__(self) -> None:

@@ -53,3 +53,4 @@ def set_threads(threads: int | None) -> None:
     """Pin intra-op threads (CPU training); None keeps torch's default."""
     if threads:
         torch.set_num_threads(threads)
+

@@ -14,6 +14,7 @@ from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
 from recsys.errors import DataDirError
 from recsys.models.registry import build_model
+from recsys.precision import autocast
 from recsys.tasks.metrics import StreamingMetrics
 from recsys.training import checkpoint as ckpt
 from recsys.training.runconfig import RunConfig
@@ -40,8 +41,9 @@ def evaluate_run(run_dir: Path, data_dir: Path, split: str = "test", batch_size:
         raise DataDirError(f"{data_dir}: its features differ from the ones {run_dir} was trained on")
     loader = BatchLoader(info.split_files(split), info.dense_fields, info.categorical_fields, batch_size)
     metrics, start = StreamingMetrics(), time.perf_counter()
-    for batch in loader:
-        metrics.update(model(batch.dense, batch.sparse).logits, batch.labels)
+    with autocast(config["train"]["mixed_precision"], torch.device("cpu")):
+        for batch in loader:
+            metrics.update(model(batch.dense, batch.sparse).logits.float(), batch.labels)
     m = metrics.compute()
     return {"model": config["model"], "split": split, "auc": m["auc"], "logloss": m["logloss"],
             "rows": int(m["rows"]), "rows_per_s": m["rows"] / max(time.perf_counter() - start, 1e-9)}

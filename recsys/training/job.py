@@ -98,6 +98,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
         "embedding_bytes": emb_bytes, "embedding": cfg.embedding.strategy,
         "train_samples_per_s": fit.train_samples_per_s, "scoring_rows_per_s": test.rows_per_s * env.world_size,
         "epochs": fit.epochs_run, "best_epoch": fit.best_epoch + 1, "world_size": env.world_size,
+        "precision": trainer.precision,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     if env.is_main:

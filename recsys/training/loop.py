@@ -28,6 +28,7 @@ from recsys.tasks.metrics import StreamingMetrics
 from recsys.training import checkpoint as ckpt
 from recsys.training.callbacks import Callback, EarlyStopping
 from recsys.training.config import TrainConfig
+from recsys.precision import autocast, uses_bf16
 from recsys.training.env import DistEnv
 
 
@@ -63,9 +64,11 @@ class Trainer:
 
     # ---- one epoch -------------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.cfg.mixed_precision == "bf16":
-            return torch.autocast(self.env.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.cfg.mixed_precision, self.env.device)
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if uses_bf16(self.cfg.mixed_precision, self.env.device) else "fp32"
 
     def _set_lr(self, total_steps: int) -> None:
         if self.cfg.lr_schedule != "cosine" or total_steps <= 0:

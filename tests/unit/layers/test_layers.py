@@ -44,10 +44,14 @@ def test_interacting_layer_equals_explicit_attention() -> None:
     torch.manual_seed(0)
     layer = InteractingLayer(6, attention_dim=3, num_heads=2, use_residual=True, use_scale=False)
     x = torch.randn(2, 5, 6)
-    q, k, v = layer.qkv(x).view(2, 5, 3, 2, 3).permute(2, 0, 3, 1, 4)
+    q, k, v = layer.qkv(x).view(2, 5, 3, 2, 3).permute(2, 0, 3, 1, 4)  # (B, H, F, d) each
     attn = torch.softmax(q @ k.transpose(-1, -2), dim=-1)  # unscaled, as in the paper
     expected = torch.relu((attn @ v).transpose(1, 2).reshape(2, 5, 6) + layer.residual(x))  # type: ignore[misc]
     assert torch.allclose(layer(x), expected, atol=1e-5)
+    scaled = InteractingLayer(6, attention_dim=3, num_heads=2, use_residual=False, use_scale=True)
+    q, k, v = scaled.qkv(x).view(2, 5, 3, 2, 3).permute(2, 0, 3, 1, 4)
+    reference = torch.nn.functional.scaled_dot_product_attention(q, k, v)  # scale 1/sqrt(d)
+    assert torch.allclose(scaled(x), torch.relu(reference.transpose(1, 2).reshape(2, 5, 6)), atol=1e-5)
 
 
 def test_feature_generation_handles_odd_field_counts() -> None:
@@ -61,3 +65,12 @@ def test_feature_generation_handles_odd_field_counts() -> None:
 def test_mlp_shapes() -> None:
     assert MLP(8, [4, 3], out_dim=1, dropout=0.1, batch_norm=True)(torch.randn(5, 8)).shape == (5, 1)
     assert MLP(8, []).out_dim == 8
+
+
+def test_field_pooling_equals_max_pool2d_ceil_mode() -> None:
+    from recsys.layers.fgcnn import _pool_fields
+
+    for fields in (6, 7):
+        y = torch.randn(3, 2, fields, 4)
+        expected = torch.nn.functional.max_pool2d(y, kernel_size=(2, 1), ceil_mode=True)
+        assert torch.equal(_pool_fields(y, 2), expected)
