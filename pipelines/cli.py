@@ -32,7 +32,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.ERROR)  # TorchRec's planner logs per-table warnings at WARNING
     module, func = VERBS[args[0]]
     try:
-        getattr(importlib.import_module(module), func)(args[1:])
+        entry = getattr(importlib.import_module(module), func)
+        _quiet_libraries()
+        entry(args[1:])
     except RecsysError as exc:
         print(f"recsys {args[0]}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -40,6 +42,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"recsys {args[0]}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _quiet_libraries() -> None:
+    """torch/TorchRec set levels on their own loggers at import; lower them to ERROR after."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("torch", "torchrec", "fbgemm_gpu"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from recsys.config import parse_set_args
-from recsys.training.runconfig import resolve
+from recsys.training.runconfig import read_feature_list, resolve
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--embedding-budget", help="total table size: 2.5MB, 300KiB or 1e6rows")
     p.add_argument("--workers", type=int, default=1, help="Ray Train workers (1: in this process)")
     p.add_argument("--address", help="Ray cluster address (with --workers)")
+    p.add_argument("--features", type=Path, help="train on the fields listed in FILE (e.g. recsys rank --top-k)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted RUN_DIR from its last epoch")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
@@ -40,7 +41,7 @@ def overrides(a: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str]) -> dict[str, Any]:
     a = parser().parse_args(argv)
-    cfg = resolve(a.model, a.config, overrides(a))
+    cfg = resolve(a.model, a.config, overrides(a), read_feature_list(a.features) if a.features else None)
     if a.workers > 1 or a.address:
         from recsys.distributed.ray_train import train_with_ray
 

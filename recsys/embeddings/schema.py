@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
 
 from recsys.embeddings.module import FieldEmbedding
 from recsys.embeddings.strategies import EmbeddingConfig, plan_tables
+from recsys.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,14 @@ class FeatureSchema:
     encoding: str
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> "FeatureSchema":
+    def from_manifest(cls, manifest: dict[str, Any], keep: Optional[Sequence[str]] = None) -> "FeatureSchema":
+        """The schema of a dataset manifest, optionally restricted to the fields in ``keep``."""
         feats = manifest["features"]
+        if keep is not None:
+            unknown = sorted(set(keep) - {f["name"] for f in feats})
+            if unknown:
+                raise ConfigError(f"--features names fields this dataset does not have: {', '.join(unknown)}")
+            feats = [f for f in feats if f["name"] in set(keep)]
         cats = [f for f in feats if f["kind"] == "categorical"]
         return cls(tuple(f["name"] for f in cats), tuple(max(int(f["cardinality"]), 1) for f in cats),
                    tuple(f["name"] for f in feats if f["kind"] == "dense"), str(manifest["encoding"]))

@@ -2,8 +2,10 @@
 
 Every table uses the fused fbgemm kernel (optimizer inside the backward). Tables are
 never data-parallel: a replicated table would need dense all-reduced gradients over its
-rows, which is exactly what the fused path avoids. Unified (shared) tables shard
-row-wise so that one big table spreads over all ranks; the others table-wise or row-wise.
+rows, which is exactly what the fused path avoids. On CUDA, unified (shared) tables shard
+row-wise so that one big table spreads over all ranks, the others table-wise or row-wise.
+TorchRec offers no row-wise sharding on CPU; there the shared table shards column-wise
+(each rank holds every row, a slice of the columns) and the others table-wise.
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ from torchrec.distributed.types import ShardingType
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 
 
-def sharding_constraints(model: nn.Module) -> dict[str, ParameterConstraints]:
+def _sharding_types(shared: bool, device_type: str) -> list[str]:
+    if device_type == "cuda":
+        kinds = [ShardingType.ROW_WISE, ShardingType.TABLE_ROW_WISE] if shared else \
+            [ShardingType.TABLE_WISE, ShardingType.ROW_WISE, ShardingType.TABLE_ROW_WISE]
+    else:
+        kinds = [ShardingType.COLUMN_WISE, ShardingType.TABLE_WISE] if shared else [ShardingType.TABLE_WISE]
+    return [k.value for k in kinds]
+
+
+def sharding_constraints(model: nn.Module, device_type: str = "cpu") -> dict[str, ParameterConstraints]:
     """Planner constraints for every table of every EmbeddingBagCollection in ``model``."""
     out: dict[str, ParameterConstraints] = {}
     fused = [EmbeddingComputeKernel.FUSED.value]
@@ -23,7 +34,6 @@ def sharding_constraints(model: nn.Module) -> dict[str, ParameterConstraints]:
         if not isinstance(module, EmbeddingBagCollection):
             continue
         for table in module.embedding_bag_configs():
-            types = [ShardingType.ROW_WISE.value] if "unified_" in table.name else \
-                [ShardingType.TABLE_WISE.value, ShardingType.ROW_WISE.value]
+            types = _sharding_types("unified_" in table.name, device_type)
             out[table.name] = ParameterConstraints(sharding_types=types, compute_kernels=fused)
     return out

@@ -35,7 +35,7 @@ def export_bundle(run_dir: Path, out: Path) -> dict[str, Any]:
     if fhash != config["features_hash"]:
         raise BundleError(f"{data_dir}: features artifact changed since training (hash mismatch)")
     manifest = {"version": BUNDLE_VERSION, "model": config["model"], "model_cfg": config["model_cfg"],
-                "embedding": config["embedding"], "features_hash": fhash,
+                "embedding": config["embedding"], "features_hash": fhash, "fields": config.get("features"),
                 "metrics": json.loads((run_dir / "metrics.json").read_text())}
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -38,10 +38,9 @@ class ScoreResult:
 class Predictor:
     """``Predictor.load(bundle).score_frame(typed)`` -> probabilities ``(N,)``."""
 
-    def __init__(self, model: torch.nn.Module, features: FittedFeatures, manifest: dict) -> None:
+    def __init__(self, model: torch.nn.Module, features: FittedFeatures, schema: FeatureSchema, manifest: dict) -> None:
         self.model, self.features, self.manifest = model.eval(), features, manifest
-        self.dense = [f.name for f in features.dense]
-        self.categorical = [f.name for f in features.categorical]
+        self.dense, self.categorical = list(schema.dense), list(schema.categorical)
         self._batcher = BatchLoader([], self.dense, self.categorical, batch_size=1, label=None)
 
     @classmethod
@@ -55,7 +54,7 @@ class Predictor:
             raise BundleError(f"{b}: features artifact does not match the bundle manifest (hash mismatch)")
         features = FittedFeatures.load(b / "features")
         schema = FeatureSchema.from_manifest({"features": [f.__dict__ for f in features.fields],
-                                              "encoding": features.dataset.encoding})
+                                              "encoding": features.dataset.encoding}, manifest.get("fields"))
         cfg_cls, _ = lookup(manifest["model"])
         model = build_model(manifest["model"], from_dict(cfg_cls, manifest["model_cfg"], "model_cfg"),
                             from_dict(EmbeddingConfig, manifest["embedding"], "embedding"), schema, torch.device("cpu"))
@@ -63,7 +62,7 @@ class Predictor:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise BundleError(f"{b}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        return cls(model, features, manifest)
+        return cls(model, features, schema, manifest)
 
     @torch.no_grad()
     def score_typed(self, typed: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:

@@ -36,10 +36,12 @@ def load_run_model(run_dir: Path, schema: FeatureSchema) -> tuple[torch.nn.Modul
 def evaluate_run(run_dir: Path, data_dir: Path, split: str = "test", batch_size: int = 16384) -> dict[str, Any]:
     """Exact AUC/logloss of ``run_dir``'s model on ``split``; refuses a DATA_DIR with other features."""
     info = open_dataset(data_dir)
-    model, config = load_run_model(run_dir, FeatureSchema.from_manifest(info.manifest))
-    if config["features_hash"] != info.manifest["features_hash"]:
+    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    if config and config["features_hash"] != info.manifest["features_hash"]:
         raise DataDirError(f"{data_dir}: its features differ from the ones {run_dir} was trained on")
-    loader = BatchLoader(info.split_files(split), info.dense_fields, info.categorical_fields, batch_size)
+    schema = FeatureSchema.from_manifest(info.manifest, config.get("features"))
+    model, config = load_run_model(run_dir, schema)
+    loader = BatchLoader(info.split_files(split), list(schema.dense), list(schema.categorical), batch_size)
     metrics, start = StreamingMetrics(), time.perf_counter()
     with autocast(config["train"]["mixed_precision"], torch.device("cpu")):
         for batch in loader:

@@ -50,8 +50,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def loaders(info: DatasetInfo, cfg: RunConfig, rank: int, world: int) -> dict[str, BatchLoader]:
-    common = dict(dense=info.dense_fields, categorical=info.categorical_fields, rank=rank, world_size=world)
+def loaders(info: DatasetInfo, schema: FeatureSchema, cfg: RunConfig, rank: int, world: int) -> dict[str, BatchLoader]:
+    common = dict(dense=list(schema.dense), categorical=list(schema.categorical), rank=rank, world_size=world)
     t = cfg.train
     return {
         "train": BatchLoader(info.split_files("train"), batch_size=t.batch_size, shuffle=True, seed=t.seed,
@@ -80,7 +80,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     seed_everything(cfg.train.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "metrics.json").unlink(missing_ok=True)
-    schema = FeatureSchema.from_manifest(info.manifest)
+    schema = FeatureSchema.from_manifest(info.manifest, cfg.features)
     model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema)
     n_params, emb_bytes = trainable_params(model), embedding_bytes(model)
     dmp = shard(model, cfg.train, env)
@@ -88,7 +88,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     if env.is_main:
         _write_json(run_dir / "config.json", {**cfg.to_json(), "data_dir": str(data_dir),
                                               "features_hash": info.manifest["features_hash"]})
-    data = loaders(info, cfg, env.rank, env.world_size)
+    data = loaders(info, schema, cfg, env.rank, env.world_size)
     start_epoch, history = _resume(trainer) if resume else (0, [])
     fit = trainer.fit(data["train"], data["val"], start_epoch, history)
     val, test = trainer.evaluate(data["val"]), trainer.evaluate(data["test"])

@@ -54,7 +54,7 @@ def shard(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> DistributedModelP
     """Plan and shard ``model`` (built on ``meta``) over the process group; fuse optimizers first."""
     fuse_sparse_optimizer(model, cfg, env)
     topology = Topology(world_size=env.world_size, compute_device=env.device.type)
-    planner = EmbeddingShardingPlanner(topology=topology, constraints=sharding_constraints(model))
+    planner = EmbeddingShardingPlanner(topology=topology, constraints=sharding_constraints(model, env.device.type))
     sharders = get_default_sharders()
     if env.world_size > 1:
         import torch.distributed as dist

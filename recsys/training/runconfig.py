@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from recsys.config import apply_overrides, from_dict, load_yaml
 from recsys.embeddings.strategies import EmbeddingConfig
@@ -27,17 +27,21 @@ class RunConfig:
     model_cfg: Any
     embedding: EmbeddingConfig
     train: TrainConfig
+    features: Optional[tuple[str, ...]] = None
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "model_cfg": dataclasses.asdict(self.model_cfg),
-                "embedding": dataclasses.asdict(self.embedding), "train": dataclasses.asdict(self.train)}
+                "embedding": dataclasses.asdict(self.embedding), "train": dataclasses.asdict(self.train),
+                "features": list(self.features) if self.features is not None else None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "RunConfig":
         model_cls, _ = lookup(data["model"])
+        features = data.get("features")
         return cls(data["model"], from_dict(model_cls, data["model_cfg"], "model_cfg"),
                    from_dict(EmbeddingConfig, data["embedding"], "embedding"),
-                   from_dict(TrainConfig, data["train"], "train"))
+                   from_dict(TrainConfig, data["train"], "train"),
+                   tuple(features) if features is not None else None)
 
 
 def model_defaults(model: str) -> dict[str, Any]:
@@ -48,7 +52,19 @@ def model_defaults(model: str) -> dict[str, Any]:
     return data
 
 
-def resolve(model: str, config_file: Optional[Path] = None, overrides: Optional[Mapping[str, Any]] = None) -> RunConfig:
+def read_feature_list(path: Path) -> tuple[str, ...]:
+    """A field list file (one name per line, ``#`` comments), e.g. ``recsys rank --top-k``'s."""
+    if not path.is_file():
+        raise ConfigError(f"feature list not found: {path}")
+    names = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigError(f"{path}: no field names")
+    return tuple(names)
+
+
+def resolve(model: str, config_file: Optional[Path] = None, overrides: Optional[Mapping[str, Any]] = None,
+            features: Optional[Sequence[str]] = None) -> RunConfig:
     """Merge defaults, the user's file and overrides; split and validate them."""
     model_cls, _ = lookup(model)
     data = model_defaults(model)
@@ -68,4 +84,5 @@ def resolve(model: str, config_file: Optional[Path] = None, overrides: Optional[
         parts[owner][key] = value
     return RunConfig(model, from_dict(model_cls, parts[model_cls], model),
                      from_dict(EmbeddingConfig, parts[EmbeddingConfig], "embedding"),
-                     from_dict(TrainConfig, parts[TrainConfig], "train"))
+                     from_dict(TrainConfig, parts[TrainConfig], "train"),
+                     tuple(features) if features is not None else None)
