@@ -1,0 +1,61 @@
+"""DeepCTR-Torch baseline (optional; `pip install --no-deps deepctr-torch==0.3.0`).
+
+Its documented Criteo recipe: LabelEncoder on sparse fields, MinMaxScaler on dense
+fields, random 80/10/10 split, DeepFM or AutoInt, Adam, one epoch. Prints one JSON line.
+    python benchmarks/baselines/deepctr_deepfm.py RAW.tsv [--model deepfm|autoint]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder, MinMaxScaler
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("raw")
+    p.add_argument("--model", default="deepfm", choices=["deepfm", "autoint"])
+    a = p.parse_args()
+    from deepctr_torch.inputs import DenseFeat, SparseFeat, get_feature_names
+    from deepctr_torch.models import AutoInt, DeepFM
+
+    torch.set_num_threads(2)
+    dense, sparse = [f"I{i}" for i in range(1, 14)], [f"C{i}" for i in range(1, 27)]
+    data = pd.read_csv(a.raw, sep="\t", header=None, names=["label"] + dense + sparse)
+    data[sparse] = data[sparse].fillna("-1")
+    data[dense] = data[dense].fillna(0)
+    for c in sparse:
+        data[c] = LabelEncoder().fit_transform(data[c])
+    data[dense] = MinMaxScaler().fit_transform(data[dense])
+    cols = [SparseFeat(c, data[c].max() + 1, embedding_dim=16) for c in sparse] + [DenseFeat(c, 1) for c in dense]
+    names = get_feature_names(cols)
+    train, test = train_test_split(data, test_size=0.1, random_state=2020)
+    train, val = train_test_split(train, test_size=1 / 9, random_state=2020)
+    if a.model == "deepfm":
+        model = DeepFM(cols, cols, dnn_hidden_units=(400, 400, 400), task="binary", device="cpu")
+    else:
+        model = AutoInt(cols, cols, att_layer_num=3, att_head_num=2, dnn_hidden_units=(400, 400), task="binary", device="cpu")
+    model.compile("adam", "binary_crossentropy")
+    x_train = {n: train[n].values for n in names}
+    start = time.perf_counter()
+    model.fit(x_train, train["label"].values, batch_size=4096, epochs=1, verbose=0)
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pred = model.predict({n: test[n].values for n in names}, batch_size=16384)
+    score_s = time.perf_counter() - start
+    y = test["label"].values
+    print(json.dumps({"model": f"deepctr-{a.model}", "train_samples_per_s": len(train) / train_s,
+                      "scoring_rows_per_s": len(test) / score_s, "test_auc": roc_auc_score(y, pred),
+                      "test_logloss": log_loss(y, np.clip(pred, 1e-7, 1 - 1e-7))}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Ingestion benchmark: `recsys prepare` vs a pandas read_csv + LabelEncoder baseline.
+
+    .venv/bin/python benchmarks/ingest.py --rows 1000000 10000000 --out bench_out/ingest
+
+Each measurement runs in its own process (peak RSS per run). Prints rows/s, MB/s, peak
+RSS and the speed ratio over pandas; the pandas baseline is skipped above --pandas-max rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import print_table, recsys_cmd, run_measured, synth  # noqa: E402
+
+PANDAS = r"""
+import sys, time
+import pandas as pd
+from sklearn.preprocessing import LabelEncoder
+cols = ['label'] + [f'I{i}' for i in range(1, 14)] + [f'C{i}' for i in range(1, 27)]
+t = time.perf_counter()
+df = pd.read_csv(sys.argv[1], sep='\t', header=None, names=cols)
+read = time.perf_counter() - t
+for c in cols[14:]:
+    df[c] = LabelEncoder().fit_transform(df[c].fillna('').astype(str))
+for c in cols[1:14]:
+    df[c] = df[c].fillna(0)
+print(read, time.perf_counter() - t)
+"""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rows", type=float, nargs="+", default=[1e6])
+    p.add_argument("--out", type=Path, default=Path("bench_out/ingest"))
+    p.add_argument("--pandas-max", type=float, default=2e6)
+    a = p.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for rows in map(int, a.rows):
+        raw = a.out / f"criteo_{rows}.tsv"
+        synth(raw, rows)
+        mb = raw.stat().st_size / 1e6
+        ours = run_measured(recsys_cmd("prepare", str(raw), "--format", "criteo", "--out", str(a.out / f"data_{rows}")))
+        row = {"rows": rows, "MB": mb, "recsys_s": ours["seconds"], "recsys_rows_s": rows / ours["seconds"],
+               "recsys_MB_s": mb / ours["seconds"], "recsys_rss_mb": ours["peak_rss_mb"]}
+        if rows <= a.pandas_max:
+            base = run_measured([sys.executable, "-c", PANDAS, str(raw)])
+            row.update({"pandas_s": base["seconds"], "pandas_rss_mb": base["peak_rss_mb"],
+                        "speedup": base["seconds"] / ours["seconds"]})
+        results.append(row)
+    print_table(results, ["rows", "MB", "recsys_s", "recsys_rows_s", "recsys_MB_s", "recsys_rss_mb",
+                          "pandas_s", "pandas_rss_mb", "speedup"])
+    if len(results) > 1:
+        growth = results[-1]["recsys_rss_mb"] / results[0]["recsys_rss_mb"] - 1
+        print(f"peak RSS growth {results[0]['rows']:,} -> {results[-1]['rows']:,} rows: {growth:+.0%}")
+
+
+if __name__ == "__main__":
+    main()
