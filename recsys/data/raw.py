@@ -79,8 +79,12 @@ def iter_line_blocks(path: Path, source: SourceFile, block_bytes: int = BLOCK_BY
     with open(path, "rb", buffering=0) as raw:
         is_gz = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
-        hasher: _HashingReader | _PlainReader = _HashingReader(raw) if is_gz else _PlainReader(raw)  # type: ignore[arg-type]
-        stream = gzip.GzipFile(fileobj=io.BufferedReader(hasher)) if is_gz else hasher  # type: ignore[arg-type]
+        hasher: _HashingReader | _PlainReader
+        if is_gz:
+            hasher = _HashingReader(raw)  # type: ignore[arg-type]  # FileIO is a BinaryIO at runtime
+            stream: gzip.GzipFile | _PlainReader = gzip.GzipFile(fileobj=io.BufferedReader(hasher))
+        else:
+            hasher = stream = _PlainReader(raw)  # type: ignore[arg-type]  # same
         line_no, rest = 1, b""
         try:
             while True:

@@ -26,6 +26,10 @@ class IdRemap(nn.Module):
     with ``bucket(id, salt[i], rows[i])``. Output keys are the plan's keys, in plan order.
     """
 
+    salts: torch.Tensor
+    rows: torch.Tensor
+    direct: torch.Tensor
+
     def __init__(self, plan: TablePlan) -> None:
         super().__init__()
         fields = list(plan.fields)
@@ -66,6 +70,8 @@ class FieldEmbedding(nn.Module):
         device: ``meta`` under DistributedModelParallel (it materializes the tables);
             ``cpu``/``cuda`` for an unsharded model (export, scoring, tests).
     """
+
+    perm: torch.Tensor
 
     def __init__(self, plan: TablePlan, device: Optional[torch.device] = None) -> None:
         super().__init__()

@@ -21,6 +21,8 @@ class FactorizationMachine(nn.Module):
 class InnerProduct(nn.Module):
     """All pairwise inner products ``<e_i, e_j>``, ``i < j``: ``(B, F, D) -> (B, F(F-1)/2)`` (IPNN)."""
 
+    flat: torch.Tensor
+
     def __init__(self, num_fields: int) -> None:
         super().__init__()
         rows, cols = torch.triu_indices(num_fields, num_fields, offset=1)
