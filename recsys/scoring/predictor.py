@@ -23,7 +23,7 @@ from recsys.data import raw
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
-from recsys.errors import BundleError
+from recsys.errors import BundleError, DataDirError
 from recsys.features.fitted import FittedFeatures, features_hash
 from recsys.models.registry import build_model, lookup
 
@@ -52,7 +52,10 @@ class Predictor:
             raise BundleError(f"{b}: not a bundle (manifest.json missing or unreadable)") from exc
         if features_hash(b / "features") != manifest["features_hash"]:
             raise BundleError(f"{b}: features artifact does not match the bundle manifest (hash mismatch)")
-        features = FittedFeatures.load(b / "features")
+        try:
+            features = FittedFeatures.load(b / "features")
+        except DataDirError as exc:
+            raise BundleError(f"{b}: {exc}") from exc
         schema = FeatureSchema.from_manifest({"features": [f.__dict__ for f in features.fields],
                                               "encoding": features.dataset.encoding}, manifest.get("fields"))
         cfg_cls, _ = lookup(manifest["model"])

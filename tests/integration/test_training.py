@@ -109,3 +109,15 @@ def test_param_count_and_embedding_bytes(criteo_data: Path, tmp_path: Path) -> N
     rows = sum(open_dataset(criteo_data).cardinalities.values())
     assert m["embedding_bytes"] == rows * 4 * 4  # width-4 first-order rows, float32
     assert m["params"] == rows * 4 + 1 and math.isfinite(m["test"]["logloss"])
+
+
+def test_best_epoch_weights_are_restored(criteo_data: Path, tmp_path: Path) -> None:
+    m = _train(criteo_data, tmp_path / "r", "deepfm", epochs=3, patience=0, sparse_learning_rate=0.05)
+    history = [json.loads(x) for x in (tmp_path / "r" / "history.jsonl").read_text().splitlines()]
+    best = max(range(len(history)), key=lambda i: history[i]["val_auc"]) + 1
+    assert m["best_epoch"] == best and m["val"]["auc"] == pytest.approx(history[best - 1]["val_auc"], abs=1e-9)
+    final = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
+    ckpt = torch.load(tmp_path / "r" / "checkpoints" / f"epoch-{best}.rank0.pt", weights_only=True)
+    for key, value in final.items():
+        saved = [v for k, v in ckpt.items() if k.startswith(f"model//{key}#")]
+        assert saved and torch.equal(saved[0], value), key

@@ -1,0 +1,100 @@
+"""Training, export and scoring meet only through the bundle (features artifact + weights)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recsys.data import raw
+from recsys.data.dataset_dir import open_dataset
+from recsys.data.splits import TRAIN, SplitAssigner
+from recsys.errors import BundleError
+from recsys.export.bundle import export_bundle
+from recsys.scoring.predictor import Predictor
+from recsys.stats import roc_auc
+from recsys.training.job import run_training
+from recsys.training.runconfig import resolve
+
+
+@pytest.fixture(scope="module")
+def bundle(criteo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("bundle")
+    cfg = resolve("deepfm", overrides={"batch_size": 1024, "dnn_hidden_units": [32], "epochs": 2})
+    run_training(criteo_data, base / "run", cfg, progress=False)
+    export_bundle(base / "run", base / "bundle")
+    return base / "bundle"
+
+
+def test_scoring_encodes_raw_rows_exactly_as_prepare(synth_criteo: tuple[Path, dict], criteo_data: Path,
+                                                     bundle: Path) -> None:
+    predictor = Predictor.load(bundle)
+    cfg = predictor.features.dataset
+    block, first = next(raw.iter_line_blocks(synth_criteo[0], raw.SourceFile("x"), block_bytes=1 << 20))
+    good, _ = raw.parse_block(block, first, 0, cfg)
+    codes = SplitAssigner(cfg.split, [0]).codes(good[raw.FILE_NO].to_numpy(), good[raw.LINE_NO].to_numpy())
+    encoded = predictor.features.encode(raw.typed_columns(good, cfg)).filter(pl.Series(codes == TRAIN))
+    prepared = pl.read_parquet(open_dataset(criteo_data).split_files("train")).head(encoded.height)
+    assert encoded.equals(prepared)
+
+
+def test_score_file_keeps_input_order_and_ranks_clicks(synth_criteo: tuple[Path, dict], bundle: Path,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "scores.parquet"
+    result = Predictor.load(bundle).score_files([synth_criteo[0]], "criteo", out)
+    scores = pl.read_parquet(out)
+    assert result.rows == scores.height == 40_000 and scores["row"].to_list() == list(range(40_000))
+    labels = np.array([int(line[0]) for line in synth_criteo[0].read_text().splitlines()])
+    assert roc_auc(scores["score"].to_numpy(), labels) > 0.65
+
+
+def test_bad_rows_keep_their_place_with_null_scores(bundle: Path, tmp_path: Path) -> None:
+    good = "\t".join(["1"] + ["1"] * 13 + ["68fd1e64"] * 26)
+    path = tmp_path / "in.tsv"
+    path.write_text(f"{good}\n2\tbad\n{good}\n")
+    out = tmp_path / "s.parquet"
+    result = Predictor.load(bundle).score_files([path], "criteo", out)
+    scores = pl.read_parquet(out)
+    assert result.rejected == 1 and scores["row"].to_list() == [0, 1, 2]
+    assert scores["score"].is_null().to_list() == [False, True, False]
+
+
+def test_bundle_with_changed_features_is_refused(bundle: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "b"
+    shutil.copytree(bundle, copy)
+    features = json.loads((copy / "features" / "features.json").read_text())
+    features["dataset"]["min_count"] = 7
+    (copy / "features" / "features.json").write_text(json.dumps(features))
+    with pytest.raises(BundleError, match="hash mismatch"):
+        Predictor.load(copy)
+
+
+def test_service_scores_json_rows_like_batch_scoring(bundle: Path) -> None:
+    from http.server import ThreadingHTTPServer
+
+    from serving.app import make_handler, score_rows
+
+    predictor = Predictor.load(bundle)
+    row = {f"I{i}": str(i) for i in range(1, 14)} | {f"C{i}": "68fd1e64" for i in range(1, 27)}
+    rows = [row, {**row, "I1": None, "C3": "00000000"}]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(predictor))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        req = urllib.request.Request(f"{url}/score", data=json.dumps({"rows": rows}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = json.loads(resp.read())
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:
+            health = json.loads(resp.read())
+    finally:
+        server.shutdown()
+    assert body["scores"] == pytest.approx(score_rows(predictor, rows))
+    assert len(body["scores"]) == 2 and all(0 < s < 1 for s in body["scores"])
+    assert health["model"] == "deepfm"

@@ -1,0 +1,28 @@
+"""Early stopping: patience, best epoch, monitor direction."""
+
+from __future__ import annotations
+
+from recsys.training.callbacks import EarlyStopping
+
+
+def _feed(stopper: EarlyStopping, values: list[float], key: str = "val_auc") -> list[bool]:
+    stops = []
+    for epoch, v in enumerate(values):
+        stopper.on_epoch_end(None, epoch, {key: v})
+        stops.append(stopper.stop)
+    return stops
+
+
+def test_stops_after_patience_epochs_without_improvement() -> None:
+    s = EarlyStopping(patience=1)
+    assert _feed(s, [0.70, 0.72, 0.71, 0.715]) == [False, False, False, True]
+    assert s.best_epoch == 1 and s.best == 0.72
+
+
+def test_logloss_is_minimized_and_state_round_trips() -> None:
+    s = EarlyStopping(patience=0, monitor="logloss")
+    assert _feed(s, [0.50, 0.45, 0.46], key="val_logloss") == [False, False, True]
+    assert s.best_epoch == 1
+    t = EarlyStopping(patience=0, monitor="logloss")
+    t.load(s.state())
+    assert (t.best, t.best_epoch, t.bad_epochs) == (s.best, s.best_epoch, s.bad_epochs)
