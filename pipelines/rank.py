@@ -25,12 +25,15 @@ def main(argv: Sequence[str]) -> RankResult:
     p.add_argument("--alpha", type=float, default=1.0, help="3MR weight of redundancy")
     p.add_argument("--beta", type=float, default=1.0, help="3MR weight of relations")
     p.add_argument("--no-pairs", action="store_true", help="skip redundancy/relations (singles only)")
+    p.add_argument("--score", default="centred", choices=["centred", "reference", "outrank"],
+                   help="centred (default, least noisy), reference (paper form), outrank (bit-for-bit outrank 0.97.5)")
     p.add_argument("--backend", default="recsys", choices=["recsys", "outrank"])
     a = p.parse_args(argv)
     if a.backend == "outrank":
-        raise ConfigError("--backend outrank is not wired in this release; rank with the built-in backend "
-                          "(its scores reproduce outrank's MI-numba-randomized; see docs/ranking.md)")
-    opts = dict(split=a.split, sample=a.sample, top_k=a.top_k, alpha=a.alpha, beta=a.beta, pairs=not a.no_pairs)
+        raise ConfigError("--backend outrank (running the outrank package itself) is not wired; "
+                          "--score outrank reproduces its MI-numba-randomized scores exactly")
+    opts = dict(split=a.split, sample=a.sample, top_k=a.top_k, alpha=a.alpha, beta=a.beta, pairs=not a.no_pairs,
+                score=a.score)
     if a.format is None:
         if len(a.inputs) != 1 or not a.inputs[0].is_dir():
             raise ConfigError("rank: give one prepared DATA_DIR, or raw files with --format")

@@ -27,7 +27,7 @@ from recsys.ranking import report
 from recsys.ranking import scores as S
 
 LABEL = "label"
-SCORES = ("centred", "reference")
+SCORES = S.SCORE_MODES
 
 
 @dataclass(frozen=True)
@@ -139,22 +139,30 @@ def _publish(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def default_batch_rows(score: str) -> int:
+    """Single-field minibatch of a score mode: outrank's 16384 for ``"outrank"``, else 65536."""
+    return S.OUTRANK_BATCH_ROWS if score == "outrank" else S.BATCH_ROWS
+
+
 def score_split(info: DatasetInfo, split: str, *, sample: Optional[int] = None, alpha: float = 1.0,
-                beta: float = 1.0, pairs: bool = True, batch_rows: int = S.BATCH_ROWS,
+                beta: float = 1.0, pairs: bool = True, batch_rows: Optional[int] = None,
                 pair_rows: int = S.PAIR_ROWS, score: str = "centred", strategy: str = "median"
                 ) -> S.RankingTables:
-    """Stream one split in minibatches and build all score tables (nothing written)."""
+    """Stream one split in minibatches and build all score tables (nothing written).
+    ``batch_rows`` None: :func:`default_batch_rows` of ``score``."""
+    if batch_rows is None:
+        batch_rows = default_batch_rows(score)
     specs = field_specs(info)
     plan = S.plan_row_groups(_split_files(info, split), sample)
     planned = sum(r for _, _, r in plan)
     total = min(planned, sample) if sample is not None else planned
     index_pairs = S.all_pairs([s.name for s in specs]) if pairs else []
-    pair_batch_rows = min(S.PAIR_BATCH_ROWS, batch_rows)
+    pair_batch_rows = min(S.OUTRANK_BATCH_ROWS if score == "outrank" else S.PAIR_BATCH_ROWS, batch_rows)
     chunks = S.pair_plan(total, batch_rows, pair_rows, pair_batch_rows)
     columns = [LABEL] + [s.name for s in specs]
     batches = S.rebatch(S._read_tables(plan, columns, sample), batch_rows)
-    acc, quality = S.score_stream(batches, specs, chunks, index_pairs, LABEL, centred=score == "centred",
-                                  pair_batch_rows=pair_batch_rows)
+    acc, quality = S.score_stream(batches, specs, chunks, index_pairs, LABEL, pair_batch_rows=pair_batch_rows,
+                                  score=score, batch_rows=batch_rows)
     if acc.rows == 0:
         raise DataDirError(f"{info.root}: split '{split}' has no rows to rank")
     return S.build_tables(specs, index_pairs, acc, quality, alpha, beta, _value_labels(info, specs, quality),
@@ -163,7 +171,7 @@ def score_split(info: DatasetInfo, split: str, *, sample: Optional[int] = None, 
 
 def rank_dataset(data_dir: Path, out: Path, *, split: str = "train", sample: Optional[int] = None,
                  top_k: Optional[int] = None, alpha: float = 1.0, beta: float = 1.0, pairs: bool = True,
-                 batch_rows: int = S.BATCH_ROWS, pair_rows: int = S.PAIR_ROWS,
+                 batch_rows: Optional[int] = None, pair_rows: int = S.PAIR_ROWS,
                  score: str = "centred", strategy: str = "median") -> RankResult:
     """Rank the fields of ``data_dir``'s ``split`` and write the report directory ``out``.
 
@@ -172,13 +180,18 @@ def rank_dataset(data_dir: Path, out: Path, *, split: str = "train", sample: Opt
     and relations; ``strategy``: how 3MR aggregates them over the selected fields
     (``median``, the reference default, ``mean``, ``sum`` or ``max``). ``pairs=False`` skips
     redundancy, relations and 3MR (the 3MR order is then the relevance order).
-    ``batch_rows``: minibatch of the single-field scores (median-aggregated); ``pair_rows``:
-    rows, in 8192-row minibatches spread over the data, for the F*(F-1)/2 pair scores.
-    ``score``: ``"centred"`` (default: the reference's re-pairing with each side centred by
-    its own marginal entropy, several times less noisy) or ``"reference"`` (exactly
-    ``H(Y_shifted|X) - H(Y|X)``); both appear in the relevance table.
+    ``batch_rows``: minibatch of the single-field scores (median-aggregated; None: 65536, or
+    outrank's 16384 for ``score="outrank"``); ``pair_rows``: rows, in 8192-row (outrank:
+    16384-row) minibatches spread over the data, for the F*(F-1)/2 pair scores.
+    ``score``: ``"centred"`` (default: field-grouped re-pairing with each side centred by
+    its own marginal entropy, several times less noisy), ``"reference"`` (the same
+    uncentred, ``H(Y_shifted|X) - H(Y|X)``; always in the Reference column) or
+    ``"outrank"`` (outrank 0.97.5's MI-numba-randomized exactly: grouped by the label,
+    ``H(F_shifted|L) - H(F|L)``; see :mod:`recsys.ranking.scores`).
     """
     start = time.perf_counter()
+    if batch_rows is None:
+        batch_rows = default_batch_rows(score)
     _check_args(sample, top_k, alpha, beta, batch_rows, pair_rows)
     if score not in SCORES:
         raise ConfigError(f"rank: score must be one of {SCORES}, got {score!r}")

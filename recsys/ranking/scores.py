@@ -1,30 +1,41 @@
 """Feature scores for sparse CTR data, after OutRank (Škrlj and Mramor, RecSys 2023).
 
 Every estimator works on one minibatch of rows and is aggregated over minibatches by the
-median, as the reference does. Single-field scores use ``batch_rows`` (65536, one prepared
-row group): the plug-in noise of a no-signal field falls like 1/rows-per-batch, so the
-median of a few large batches is several times less noisy than the median of many of
-the reference's 8192-row batches. The F*(F-1)/2 pair scores use 8192-row minibatches (the
-reference's ``--minibatch_size``) taken from about ``pair_rows`` rows spread over the data.
+median, as the reference does. Single-field scores use ``batch_rows``: 65536 (one prepared
+row group) for the default modes, since the plug-in noise of a no-signal field falls like
+1/rows-per-batch; 16384 (outrank's default ``--minibatch_size``) for ``score="outrank"``.
+The F*(F-1)/2 pair scores use 8192-row minibatches (16384 for ``score="outrank"``) taken
+from about ``pair_rows`` rows spread over the data.
 All counting is vectorized (``np.bincount`` / ``np.unique`` on packed integer keys); no
 Python loop runs over rows.
 
 Scores, in nats:
 
-* **relevance** of field ``X`` to the label ``Y``, after OutRank's ``MI-numba-randomized``
-  ``H(Y_shifted | X) - H(Y | X)``. ``Y_shifted`` re-pairs each row ``i`` whose ``X`` value
-  occurs ``c`` times in the batch with the label of row ``(i - c) mod n`` (the reference's
-  ``np.roll(Y, c)`` per value), so a field of the same cardinality with no signal gets
-  the same small-group bias in both terms and scores about zero. Values seen once in a
-  batch are skipped, as in the reference (they add nothing to either term). The default
-  (:meth:`Terms.centred`) centres each side by its own marginal entropy,
-  ``[H(Y) - H(Y|X)] - [H(Y_shifted) - H(Y_shifted|X)]``: ``Y_shifted`` reuses some rows and
-  drops others, so its positive rate drifts and the reference form carries that drift at
-  first order (~0.005 nats per 8192 rows at CTR 0.2, more than weak fields' signal). The
-  exact reference form (:meth:`Terms.reference`) is always computed too.
+* **relevance** of field ``X`` to the label ``Y``. Three modes (``score=``):
+
+  - ``"outrank"`` (:func:`outrank_randomized`): exactly outrank 0.97.5's
+    ``MI-numba-randomized`` feature-label score. outrank calls
+    ``mutual_info_estimator_numba(Y=feature, X=label)``, so it groups the rows by the
+    *label* and measures the *field*: ``H(F_shifted | L) - H(F | L)``, where a row of label
+    class ``l`` (``n_l`` rows in the batch) takes the field value of row ``(i + n_l) mod n``.
+    Per-class terms are rounded to float32 as outrank's numba kernel returns them; scored
+    on outrank's 16384-row minibatches, median over minibatches (as ``get_grouped_df``).
+    Reproduces outrank's ``pairwise_ranks.tsv`` scores bit for bit on the same rows (its
+    ``feature_singles.tsv`` is a min-max rescaling of them, the label row included).
+  - ``"reference"`` (:meth:`Terms.reference`): the transposed form, grouping by the field
+    and measuring the label, ``H(Y_shifted | X) - H(Y | X)``; ``Y_shifted`` re-pairs each
+    row ``i`` whose ``X`` value occurs ``c`` times in the batch with the label of row
+    ``(i - c) mod n``. Values seen once in a batch are skipped. Not what outrank computes
+    (it ranks mid-cardinality fields differently: Spearman ~0.7 against outrank).
+  - ``"centred"`` (default, :meth:`Terms.centred`): the transposed form with each side
+    centred by its own marginal entropy, ``[H(Y) - H(Y|X)] - [H(Y_shifted) - H(Y_shifted|X)]``:
+    ``Y_shifted`` reuses some rows and drops others, so its positive rate drifts and the
+    uncentred form carries that drift at first order (~0.005 nats per 8192 rows at CTR 0.2).
+    The transposed reference form is always computed too (the ``Reference`` column).
 * **plain MI** ``H(Y) - H(Y | X)`` (the reference's ``MI-numba``), inflated by cardinality.
 * **redundancy** of fields ``A`` (earlier column) and ``B``: the reference's randomized score
-  with ``A`` as the target and ``B`` as the grouping (one direction, as the reference), plus
+  with ``A`` as the target and ``B`` as the grouping (one direction, as the reference; with
+  ``score="outrank"`` outrank's ``+count`` shift and float32 terms), plus
   ``ratio = score / H(A_shifted | B)``, the share of ``A``'s background uncertainty that
   ``B`` removes (about 1 for a copy).
 * **relations** of ``A`` and ``B``: the relevance of the combined field ``(A, B)`` (a
@@ -51,7 +62,9 @@ from recsys.errors import DataDirError
 from recsys.features.hashing import splitmix64_numpy
 
 BATCH_ROWS = 1 << 16  # single-field minibatch: one prepared row group (see module docstring)
-PAIR_BATCH_ROWS = 1 << 13  # pair minibatch: the reference's default --minibatch_size
+SCORE_MODES = ("centred", "reference", "outrank")
+PAIR_BATCH_ROWS = 1 << 13  # pair minibatch (default modes)
+OUTRANK_BATCH_ROWS = 1 << 14  # outrank 0.97.5's default --minibatch_size (score="outrank")
 MIN_BATCH_ROWS = 1 << 10  # the reference scores a trailing batch only above 2**10 rows
 PAIR_ROWS = 1 << 17  # rows (in pair minibatches spread over the data) used for pair scores
 DENSE_BINS = 32
@@ -244,13 +257,65 @@ def plain_mi(x: Grouping, t: Grouping) -> float:
     return entropy(t.counts) - conditional_entropy(x, t.codes, t.k)
 
 
+def _outrank_class_terms(x: Grouping, t_codes: np.ndarray, kt: int) -> np.ndarray:
+    """(k,) per-X-value terms of outrank's ``compute_conditional_entropy``, as float32.
+
+    Term of value ``x``: ``-sum_t float32(n_x / N) * (n_xt / n_x) * log(n_xt / n_x)``,
+    0 for values seen once (outrank skips them); float32 as the numba kernel returns it.
+    """
+    xc, c = _joint_counts(x, t_codes, kt)
+    nx = x.counts[xc]
+    cp = c / nx
+    prior = (nx / x.n).astype(np.float32).astype(np.float64)
+    terms = np.where(nx > 1, -prior * cp * np.log(cp), 0.0)
+    return np.bincount(xc, weights=terms, minlength=x.k).astype(np.float32)
+
+
+def outrank_shifted(x: Grouping, t_codes: np.ndarray) -> np.ndarray:
+    """outrank's background target: row i takes ``t[(i + n_x(i)) mod n]``, (n,) (the numba
+    loop ``Y[(el + _f_value_counts) % len(Y)]``; note ``+``, unlike :func:`shifted_target`)."""
+    n = x.n
+    return t_codes[(np.arange(n, dtype=np.int64) + x.row_counts()) % max(n, 1)]
+
+
+def outrank_terms(x: Grouping, t_codes: np.ndarray, kt: int) -> tuple[float, float]:
+    """(H(T|X), H(T_shifted|X)) exactly as outrank 0.97.5's ``compute_entropies`` with X the
+    grouping (its ``X`` argument) and T the measured variable (its ``Y``): per-X-value
+    float32 terms summed in float64, X values seen once skipped."""
+    if x.n == 0:
+        return 0.0, 0.0
+    cond = float(_outrank_class_terms(x, t_codes, kt).astype(np.float64).sum())
+    bg = float(_outrank_class_terms(x, outrank_shifted(x, t_codes), kt).astype(np.float64).sum())
+    return cond, bg
+
+
+def outrank_randomized(x: Grouping, t: Grouping) -> float:
+    """outrank 0.97.5's ``mutual_info_estimator_numba(Y=t, X=x, 1.0, True)`` on one batch:
+    ``float32(H(T_shifted|X) - H(T|X))``.
+
+    outrank scores a feature against the label with ``x`` = the label and ``t`` = the
+    feature (``numba_mi(feature, label)`` passes them as ``Y, X``). Its diagonal case
+    (``sum(X - Y) == 0``: plain MI ``H(T) - H(T|X)``) is taken here for identical codes only.
+    """
+    if np.array_equal(x.codes, t.codes):
+        return entropy(t.counts)
+    cond, bg = outrank_terms(x, t.codes, t.k)
+    return float(np.float32(bg - cond))
+
+
 # ---------------------------------------------------------------------------------------
 # Per-batch scores
 # ---------------------------------------------------------------------------------------
 
 
+def outrank_relevance_batch(groups: Sequence[Grouping], label: Grouping) -> np.ndarray:
+    """(F,) outrank's feature-label score per field (:func:`outrank_randomized`, grouping by
+    the label)."""
+    return np.array([outrank_randomized(label, g) for g in groups], dtype=np.float64)
+
+
 def relevance_batch(groups: Sequence[Grouping], label: Grouping) -> np.ndarray:
-    """(3, F) per field vs the label: centred score, reference score, plain MI."""
+    """(3, F) per field vs the label: centred score, transposed reference score, plain MI."""
     h_y = entropy(label.counts)
     out = np.empty((3, len(groups)))
     for j, g in enumerate(groups):
@@ -262,18 +327,32 @@ def relevance_batch(groups: Sequence[Grouping], label: Grouping) -> np.ndarray:
     return out
 
 
-def pair_batch(a: Grouping, b: Grouping, label: Grouping, centred: bool = True) -> tuple[float, float, float]:
+def pair_batch(a: Grouping, b: Grouping, label: Grouping, centred: bool = True,
+               score: Optional[str] = None) -> tuple[float, float, float]:
     """(redundancy, redundancy ratio, relation) of fields a (target) and b (grouping).
 
-    Redundancy always uses the reference form: centring by the marginal entropy of a
+    Redundancy always uses the uncentred form: centring by the marginal entropy of a
     high-cardinality target is biased (re-pairing reuses rows, so the shifted target has
     fewer distinct values), unlike for the label. ``centred`` applies to the relation.
+    ``score="outrank"`` (overrides ``centred``): outrank's kernel throughout
+    (:func:`outrank_randomized`: ``+count`` shift, float32 terms); the relation is the
+    combined field's outrank relevance (grouping by the label).
 
     One grouping of the rows by (b, a) gives H(A | B) and is also the combined field whose
     cardinality-aware relevance to the label is the relation score. The ratio is
     ``1 - H(A|B) / H(A_shifted|B)``: the share of A's background uncertainty that B removes.
     """
     joint, b_of_joint = joint_grouping(b, a)
+    if score == "outrank":
+        if np.array_equal(a.codes, b.codes):
+            redundancy, ratio = entropy(a.counts), 1.0
+        else:
+            cond, bg = outrank_terms(b, a.codes, a.k)
+            redundancy = float(np.float32(bg - cond))
+            ratio = redundancy / bg if bg > 0 else 0.0
+        return redundancy, ratio, outrank_randomized(label, joint)
+    if score is not None:
+        centred = score == "centred"
     if np.array_equal(a.codes, b.codes):
         redundancy, ratio = entropy(a.counts), 1.0
     else:
@@ -518,13 +597,22 @@ def _add_label_counts(acc: BatchScores, values: np.ndarray) -> None:
 
 def score_stream(batches: Iterator[pa.Table], specs: Sequence[FieldSpec], pair_chunks: dict[int, int],
                  pairs: Sequence[tuple[int, int]], label: str = "label", centred: bool = True,
-                 pair_batch_rows: int = PAIR_BATCH_ROWS) -> tuple[BatchScores, list[FieldQuality]]:
+                 pair_batch_rows: int = PAIR_BATCH_ROWS, score: Optional[str] = None,
+                 batch_rows: Optional[int] = None) -> tuple[BatchScores, list[FieldQuality]]:
     """Score every minibatch: relevance always, pairs on the chunks of ``pair_chunks``
     (:func:`pair_plan`); quality counters on every row.
 
-    ``centred`` picks the score that feeds relevance and relations (:meth:`Terms.centred`
-    or the reference's :meth:`Terms.reference`); the reference relevance is kept either way.
+    ``score`` (one of :data:`SCORE_MODES`; ``None``: ``"centred"`` if ``centred`` else
+    ``"reference"``) picks the score that feeds relevance and relations; the transposed
+    reference relevance (:meth:`Terms.reference`) is kept either way. A trailing remainder
+    (fewer than ``batch_rows`` rows, when given) is scored only from ``MIN_BATCH_ROWS``
+    rows, or, with ``"outrank"``, above ``MIN_BATCH_ROWS`` rows (outrank's ``> 2**10``).
     """
+    if score is None:
+        score = "centred" if centred else "reference"
+    if score not in SCORE_MODES:
+        raise ValueError(f"score must be one of {SCORE_MODES}, got {score!r}")
+    min_rows = MIN_BATCH_ROWS + 1 if score == "outrank" else MIN_BATCH_ROWS
     acc = BatchScores()
     quality = [FieldQuality(s) for s in specs]
     bins: dict[str, QuantileBins] = {}
@@ -540,17 +628,21 @@ def score_stream(batches: Iterator[pa.Table], specs: Sequence[FieldSpec], pair_c
             columns.append(values)
             groups.append(g)
         acc.rows += table.num_rows
-        if table.num_rows < MIN_BATCH_ROWS and b > 0:
+        remainder = batch_rows is None or table.num_rows < batch_rows
+        if table.num_rows < min_rows and remainder and b > 0:
             continue  # a short trailing remainder: counted for quality, not scored
         cen, ref, mi = relevance_batch(groups, lab)
-        acc.relevance.append(cen if centred else ref)
+        if score == "outrank":
+            acc.relevance.append(outrank_relevance_batch(groups, lab))
+        else:
+            acc.relevance.append(cen if score == "centred" else ref)
         acc.reference.append(ref)
         acc.mi.append(mi)
         if pairs:
             for start in range(0, pair_chunks.get(b, 0) * pair_batch_rows, pair_batch_rows):
                 if start and start + MIN_BATCH_ROWS > table.num_rows:
                     break
-                _score_pairs(acc, columns, y, slice(start, start + pair_batch_rows), pairs, centred)
+                _score_pairs(acc, columns, y, slice(start, start + pair_batch_rows), pairs, score)
     return acc, quality
 
 
@@ -563,11 +655,11 @@ def _label_values(table: pa.Table, label: str) -> np.ndarray:
 
 
 def _score_pairs(acc: BatchScores, columns: Sequence[np.ndarray], y: np.ndarray, rows: slice,
-                 pairs: Sequence[tuple[int, int]], centred: bool) -> None:
+                 pairs: Sequence[tuple[int, int]], score: str) -> None:
     """Pair scores of one pair minibatch (the ``rows`` slice of a batch)."""
     groups = [factorize(c[rows])[0] for c in columns]
     lab, _ = factorize(y[rows])
-    scores = np.array([pair_batch(groups[i], groups[j], lab, centred) for i, j in pairs])
+    scores = np.array([pair_batch(groups[i], groups[j], lab, score=score) for i, j in pairs])
     acc.redundancy.append(scores[:, 0])
     acc.ratio.append(scores[:, 1])
     acc.relation.append(scores[:, 2])
@@ -645,8 +737,9 @@ class RankingTables:
     """Everything scored for one split (all frames are Polars; scores in nats).
 
     relevance: Feature, Score (the chosen cardinality-aware score, median over batches),
-        Reference (the reference's MI-numba-randomized), MI (plain), LabelShare (Score / H(label)),
-        sorted by Score descending. redundancy: FeatureA, FeatureB, Score, Ratio.
+        Reference (the transposed H(Y_shifted|X) - H(Y|X), see the module docstring),
+        MI (plain), LabelShare (Score / H(label)), sorted by Score descending.
+        redundancy: FeatureA, FeatureB, Score, Ratio.
     relations: FeatureA, FeatureB, Score, Synergy (Score - relevance A - relevance B).
     mrmr: Feature, 3mr_ranking. quality: one row per field (see :func:`quality_frame`).
     """

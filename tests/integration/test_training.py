@@ -121,3 +121,24 @@ def test_best_epoch_weights_are_restored(criteo_data: Path, tmp_path: Path) -> N
     for key, value in final.items():
         saved = [v for k, v in ckpt.items() if k.startswith(f"model//{key}#")]
         assert saved and torch.equal(saved[0], value), key
+
+
+@pytest.fixture(scope="module")
+def hashed_data(synth_criteo: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from recsys.data.prepare import prepare_dataset
+    from recsys.features.spec import load_dataset_config
+
+    out = tmp_path_factory.mktemp("hashed") / "data"
+    cfg = dataclasses.replace(load_dataset_config("criteo"), encoding="hash")
+    prepare_dataset([synth_criteo[0]], cfg, out, "criteo")
+    return out
+
+
+@pytest.mark.parametrize("strategy", ["hashed", "unified"])
+@pytest.mark.parametrize("model", ["lr", "fm", "dnn", "deepfm", "dcnv2", "ipnn", "autoint", "autoint+", "fgcnn"])
+def test_every_model_trains_sharded_with_every_strategy(hashed_data: Path, tmp_path: Path, model: str,
+                                                        strategy: str) -> None:
+    m = _train(hashed_data, tmp_path / "r", model, strategy=strategy, budget="0.5MB", chunks=2 if strategy == "unified" else 1,
+               **SHAPES.get(model, {}))
+    assert m["embedding"] == strategy and m["embedding_bytes"] <= 0.5e6 * 2  # main + first-order tables
+    assert m["test"]["auc"] > 0.6, (model, strategy, m["test"]["auc"])

@@ -189,3 +189,20 @@ def test_open_dataset_refuses_incomplete_or_foreign_dirs(criteo_data: Path, tmp_
     (copy / "dataset.json").write_text(json.dumps(manifest))
     with pytest.raises(DataDirError, match="version 99"):
         open_dataset(copy)
+
+
+def test_parquet_input_goes_through_the_same_rules(synth_criteo: tuple[Path, dict], tmp_path: Path) -> None:
+    cols = list(CRITEO.columns)
+    frame = pl.read_csv(synth_criteo[0], separator="\t", has_header=False, new_columns=cols,
+                        schema_overrides={c: pl.String for c in cols}, n_rows=2000, quote_char=None)
+    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("x")).otherwise(pl.col("I1")).alias("I1"))
+    src = tmp_path / "in.parquet"
+    frame.write_parquet(src)
+    cfg = dataclasses.replace(CRITEO, split=SplitConfig("sequential"))
+    r = prepare_dataset([src], cfg, tmp_path / "pq", "parquet")
+    assert r.rejected_rows == 1 and sum(r.splits.values()) == 1999
+    text = tmp_path / "in.tsv"
+    frame.write_csv(text, separator="\t", include_header=False, quote_style="never", null_value="")
+    prepare_dataset([text], cfg, tmp_path / "tsv", "criteo")
+    for split in ("train", "val", "test"):
+        assert pl.read_parquet(tmp_path / "pq" / split).equals(pl.read_parquet(tmp_path / "tsv" / split))
