@@ -78,3 +78,17 @@ def cross_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = base / "data"
     prepare_dataset([raw], load_dataset_config("criteo"), out, "criteo")
     return out
+
+
+@pytest.fixture(scope="session")
+def hashed_data(synth_criteo: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic Criteo rows prepared with hash encoding (raw values -> stable 64-bit ids)."""
+    import dataclasses
+
+    from recsys.data.prepare import prepare_dataset
+    from recsys.features.spec import load_dataset_config
+
+    out = tmp_path_factory.mktemp("hashed") / "data"
+    cfg = dataclasses.replace(load_dataset_config("criteo"), encoding="hash")
+    prepare_dataset([synth_criteo[0]], cfg, out, "criteo")
+    return out

@@ -32,16 +32,37 @@ def bundle(criteo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "bundle"
 
 
+@pytest.mark.parametrize("encoding", ["vocab", "hash"])
 def test_scoring_encodes_raw_rows_exactly_as_prepare(synth_criteo: tuple[Path, dict], criteo_data: Path,
-                                                     bundle: Path) -> None:
-    predictor = Predictor.load(bundle)
-    cfg = predictor.features.dataset
+                                                     hashed_data: Path, encoding: str) -> None:
+    from recsys.features.fitted import FittedFeatures
+
+    data = criteo_data if encoding == "vocab" else hashed_data
+    features = FittedFeatures.load(data / "features")  # what a bundle carries
+    cfg = features.dataset
     block, first = next(raw.iter_line_blocks(synth_criteo[0], raw.SourceFile("x"), block_bytes=1 << 20))
     good, _ = raw.parse_block(block, first, 0, cfg)
     codes = SplitAssigner(cfg.split, [0]).codes(good[raw.FILE_NO].to_numpy(), good[raw.LINE_NO].to_numpy())
-    encoded = predictor.features.encode(raw.typed_columns(good, cfg)).filter(pl.Series(codes == TRAIN))
-    prepared = pl.read_parquet(open_dataset(criteo_data).split_files("train")).head(encoded.height)
+    encoded = features.encode(raw.typed_columns(good, cfg)).filter(pl.Series(codes == TRAIN))
+    prepared = pl.read_parquet(open_dataset(data).split_files("train")).head(encoded.height)
     assert encoded.equals(prepared)
+
+
+def test_unified_bundle_scores_like_training(hashed_data: Path, tmp_path: Path) -> None:
+    """Salted unified buckets are computed inside the model, so the bundle hashes identically."""
+    cfg = resolve("dcnv2", overrides={"batch_size": 1024, "dnn_hidden_units": [32], "strategy": "unified",
+                                      "budget": "0.25MB", "chunks": 2})
+    metrics = run_training(hashed_data, tmp_path / "run", cfg, progress=False)
+    export_bundle(tmp_path / "run", tmp_path / "bundle")
+    predictor = Predictor.load(tmp_path / "bundle")
+    test = pl.read_parquet(open_dataset(hashed_data).split_files("test"))
+    ids = np.stack([test[c].to_numpy() for c in predictor.categorical])
+    batch = predictor._batcher.to_batch(np.zeros((test.height, 0), np.float32), ids, np.zeros(test.height, np.float32))
+    import torch
+
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=metrics["precision"] == "bf16"):
+        scores = torch.sigmoid(predictor.model(batch.dense, batch.sparse).logits.float()).numpy()
+    assert roc_auc(scores, test["label"].to_numpy()) == pytest.approx(metrics["test"]["auc"], abs=1e-6)
 
 
 def test_score_file_keeps_input_order_and_ranks_clicks(synth_criteo: tuple[Path, dict], bundle: Path,

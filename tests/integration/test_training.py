@@ -123,17 +123,6 @@ def test_best_epoch_weights_are_restored(criteo_data: Path, tmp_path: Path) -> N
         assert saved and torch.equal(saved[0], value), key
 
 
-@pytest.fixture(scope="module")
-def hashed_data(synth_criteo: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from recsys.data.prepare import prepare_dataset
-    from recsys.features.spec import load_dataset_config
-
-    out = tmp_path_factory.mktemp("hashed") / "data"
-    cfg = dataclasses.replace(load_dataset_config("criteo"), encoding="hash")
-    prepare_dataset([synth_criteo[0]], cfg, out, "criteo")
-    return out
-
-
 @pytest.mark.parametrize("strategy", ["hashed", "unified"])
 @pytest.mark.parametrize("model", ["lr", "fm", "dnn", "deepfm", "dcnv2", "ipnn", "autoint", "autoint+", "fgcnn"])
 def test_every_model_trains_sharded_with_every_strategy(hashed_data: Path, tmp_path: Path, model: str,
