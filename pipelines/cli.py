@@ -33,7 +33,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     module, func = VERBS[args[0]]
     try:
         entry = getattr(importlib.import_module(module), func)
-        _quiet_libraries()
+        quiet_libraries()
         entry(args[1:])
     except RecsysError as exc:
         print(f"recsys {args[0]}: error: {exc}", file=sys.stderr)
@@ -44,8 +44,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-def _quiet_libraries() -> None:
-    """torch/TorchRec set levels on their own loggers at import; lower them to ERROR after."""
+def quiet_libraries() -> None:
+    """torch/TorchRec set levels on their own loggers at import; lower them to ERROR after.
+
+    Importing TorchRec's planner first makes its loggers exist before they are lowered."""
+    import torchrec.distributed.planner  # noqa: F401
+
     for name in list(logging.root.manager.loggerDict):
         if name.split(".")[0] in ("torch", "torchrec", "fbgemm_gpu"):
             logging.getLogger(name).setLevel(logging.ERROR)

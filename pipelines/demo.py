@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from pipelines import export, prepare, score, synth, train
+from pipelines.cli import quiet_libraries
 
 
 def _step(name: str, fn: Any, argv: list[str]) -> tuple[Any, float]:
@@ -28,6 +29,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     a = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.ERROR)
+    quiet_libraries()
     out, rows = a.out, str(int(a.rows))
     raw, data, run, bundle = out / "criteo_synth.tsv", out / "data", out / "run", out / "bundle"
     truth, t_synth = _step("synth", synth.main, ["--format", "criteo", "--rows", rows, "--seed", "7", "--out", str(raw)])

@@ -81,7 +81,7 @@ class Trainer:
         self.model.train()
         loader.set_epoch(epoch)
         loss_sum, rows, start = 0.0, 0, time.perf_counter()
-        bar = tqdm(total=len(loader) * loader.batch_size, unit="rows", disable=not (self.progress and self.env.is_main),
+        bar = tqdm(total=len(loader) * loader.batch_size, unit="rows", disable=None if self.progress and self.env.is_main else True,
                    desc=f"epoch {epoch + 1}", leave=False, mininterval=1.0)
         for batch in loader:
             batch = batch.to(self.env.device, non_blocking=True)
