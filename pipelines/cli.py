@@ -47,9 +47,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def quiet_libraries() -> None:
     """torch/TorchRec set levels on their own loggers at import; lower them to ERROR after.
 
-    Importing TorchRec's planner first makes its loggers exist before they are lowered."""
-    import torchrec.distributed.planner  # noqa: F401
-
+    Lowers the loggers that exist now: verbs that import TorchRec lazily call it again."""
     for name in list(logging.root.manager.loggerDict):
         if name.split(".")[0] in ("torch", "torchrec", "fbgemm_gpu"):
             logging.getLogger(name).setLevel(logging.ERROR)

@@ -42,6 +42,11 @@ def overrides(a: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str]) -> dict[str, Any]:
     a = parser().parse_args(argv)
     cfg = resolve(a.model, a.config, overrides(a), read_feature_list(a.features) if a.features else None)
+    import torchrec.distributed.planner  # noqa: F401  (its loggers exist from here on)
+
+    from pipelines.cli import quiet_libraries
+
+    quiet_libraries()
     if a.workers > 1 or a.address:
         from recsys.distributed.ray_train import train_with_ray
 

@@ -56,14 +56,15 @@ class _Stage:
     counts: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     rejected: int = 0
     rows: int = 0
+    min_count: int = 1
 
     def add_counts(self, block_counts: dict[str, pl.DataFrame]) -> None:
         """Keep per-field partial counts, merging every few blocks to bound memory."""
         for name, c in block_counts.items():
             parts = self.counts.setdefault(name, [])
             parts.append(c)
-            if len(parts) >= 8:
-                self.counts[name] = [merge_counts(parts)]
+            if len(parts) >= 4:
+                self.counts[name] = [merge_counts(parts, keep_singleton_values=self.min_count <= 1)]
 
     def merged_counts(self) -> dict[str, pl.DataFrame]:
         return {name: merge_counts(parts) for name, parts in self.counts.items()}
@@ -100,7 +101,7 @@ def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str,
 
 
 def _complete_counts(counts: dict[str, pl.DataFrame], cfg: DatasetConfig) -> dict[str, pl.DataFrame]:
-    empty = pl.DataFrame(schema={"key": pl.UInt64, "count": pl.Int64, "value": pl.String})
+    empty = pl.DataFrame(schema={"key": pl.UInt64, "count": pl.UInt32, "value": pl.String})
     return {name: counts.get(name, empty) for name in cfg.categorical_fields}
 
 
@@ -118,7 +119,7 @@ def _blocks(path: Path, source: raw.SourceFile, cfg: DatasetConfig, fmt: str, fi
 def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: DatasetConfig,
                   fmt: str, tmp: Path, strict: bool, splitter: SplitAssigner) -> _Stage:
     """Pass 1: parse, validate, assign splits, count train values, stage keys; rejects aside."""
-    stage = _Stage()
+    stage = _Stage(min_count=cfg.min_count if cfg.encoding == "vocab" else 2)
     (tmp / "_stage").mkdir()
     rejects: list[pl.DataFrame] = []
     for file_no, path in enumerate(inputs):

@@ -74,13 +74,23 @@ def count_values(cats: pl.DataFrame) -> dict[str, pl.DataFrame]:
     for name in cats.columns:
         col = pl.col(name)
         out[name] = cats.group_by(col.hash(KEY_SEED).alias("key")).agg(
-            pl.len().cast(pl.Int64).alias("count"), col.first().alias("value"))
+            pl.len().cast(pl.UInt32).alias("count"), col.first().alias("value"))
     return out
 
 
-def merge_counts(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """Sum the counts of several ``(key, count, value)`` tables of one field."""
-    return pl.concat(parts).group_by("key").agg(pl.col("count").sum(), pl.col("value").first())
+def merge_counts(parts: list[pl.DataFrame], keep_singleton_values: bool = True) -> pl.DataFrame:
+    """Sum the counts of several ``(key, count, value)`` tables of one field.
+
+    With ``keep_singleton_values=False`` the value string of a key seen once so far is
+    dropped (most distinct values of a heavy-tailed field): exactness is kept because a
+    later occurrence brings its own string in its block's table, and a value counted once
+    cannot pass a min count of 2 or more.
+    """
+    # All non-null values of one key are the same string, so max() picks it (and skips nulls) on the fast path.
+    merged = pl.concat(parts).group_by("key").agg(pl.col("count").sum(), pl.col("value").max())
+    if keep_singleton_values:
+        return merged
+    return merged.with_columns(pl.when(pl.col("count") > 1).then(pl.col("value")).alias("value"))
 
 
 def build_vocab(counts: dict[str, pl.DataFrame], min_count: int) -> pl.DataFrame:
