@@ -23,6 +23,7 @@ from recsys.data.synth import write_synthetic
 from recsys.errors import ConfigError, DataDirError
 from recsys.features.spec import load_dataset_config
 from recsys.ranking import RankResult, rank_dataset
+from recsys.ranking import estimators as E
 from recsys.ranking import scores as S
 
 ROWS = 300_000
@@ -99,11 +100,11 @@ def test_reference_score_matches_transcribed_reference() -> None:
     rng = np.random.default_rng(3)
     x = rng.integers(0, 40, 500)
     y = (rng.random(500) < 0.3 + 0.02 * (x % 5)).astype(np.int64)
-    gx, _ = S.factorize(x)
-    gy, _ = S.factorize(y)
-    terms = S.randomized_terms(gx, gy.codes, gy.k)
+    gx, _ = E.factorize(x)
+    gy, _ = E.factorize(y)
+    terms = E.randomized_terms(gx, gy.codes, gy.k)
     assert terms.reference() == pytest.approx(_reference_oracle(x, y, True), abs=1e-12)
-    assert S.plain_mi(gx, gy) == pytest.approx(_reference_oracle(x, y, False), abs=1e-12)
+    assert E.plain_mi(gx, gy) == pytest.approx(_reference_oracle(x, y, False), abs=1e-12)
 
 
 def _outrank_oracle(y: np.ndarray, x: np.ndarray) -> float:
@@ -141,18 +142,18 @@ def test_outrank_score_matches_transcribed_outrank_loop() -> None:
     n = 600
     field = rng.integers(0, 60, n)
     label = (rng.random(n) < 0.25 + 0.03 * (field % 4)).astype(np.int64)
-    gf, _ = S.factorize(field)
-    gl, _ = S.factorize(label)
+    gf, _ = E.factorize(field)
+    gl, _ = E.factorize(label)
     # feature vs label: outrank groups by the label and measures the field
-    got = S.outrank_randomized(gl, gf)
+    got = E.outrank_randomized(gl, gf)
     assert got == pytest.approx(_outrank_oracle(field, label), abs=1e-7)
-    assert got != pytest.approx(S.randomized_terms(gf, gl.codes, gl.k).reference(), abs=1e-4)
+    assert got != pytest.approx(E.randomized_terms(gf, gl.codes, gl.k).reference(), abs=1e-4)
     # a many-valued grouping with singletons (skipped) and a multi-class target
     other = rng.integers(0, 300, n)
-    go, _ = S.factorize(other)
-    assert S.outrank_randomized(go, gf) == pytest.approx(_outrank_oracle(field, other), abs=1e-7)
-    batch = S.outrank_relevance_batch([gf, go, gl], gl)
-    assert batch[0] == got and batch[2] == pytest.approx(S.entropy(gl.counts))
+    go, _ = E.factorize(other)
+    assert E.outrank_randomized(go, gf) == pytest.approx(_outrank_oracle(field, other), abs=1e-7)
+    batch = E.outrank_relevance_batch([gf, go, gl], gl)
+    assert batch[0] == got and batch[2] == pytest.approx(E.entropy(gl.counts))
 
 
 def test_no_signal_high_cardinality_scores_zero_while_plain_mi_is_inflated() -> None:
@@ -160,10 +161,10 @@ def test_no_signal_high_cardinality_scores_zero_while_plain_mi_is_inflated() -> 
     n = 65536
     x = rng.integers(0, 5000, n)
     y = (rng.random(n) < 0.2).astype(np.int64)
-    gx, _ = S.factorize(x)
-    gy, _ = S.factorize(y)
-    terms = S.randomized_terms(gx, gy.codes, gy.k)
-    mi = S.plain_mi(gx, gy)
+    gx, _ = E.factorize(x)
+    gy, _ = E.factorize(y)
+    terms = E.randomized_terms(gx, gy.codes, gy.k)
+    mi = E.plain_mi(gx, gy)
     assert mi > 0.025  # plug-in bias ~ (k - 1) / 2n
     assert abs(terms.centred()) < 0.002
     assert abs(terms.reference()) < 0.01
