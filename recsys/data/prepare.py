@@ -21,7 +21,6 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -105,17 +104,6 @@ def _complete_counts(counts: dict[str, pl.DataFrame], cfg: DatasetConfig) -> dic
     return {name: counts.get(name, empty) for name in cfg.categorical_fields}
 
 
-def _blocks(path: Path, source: raw.SourceFile, cfg: DatasetConfig, fmt: str, file_no: int
-            ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-    if fmt == "parquet":
-        yield from raw.parquet_frames(path, cfg, file_no)
-        source.bytes = path.stat().st_size
-        source.sha256 = _sha256(path)
-        return
-    for block, first in raw.iter_line_blocks(path, source):
-        yield raw.parse_block(block, first, file_no, cfg)
-
-
 def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: DatasetConfig,
                   fmt: str, tmp: Path, strict: bool, splitter: SplitAssigner) -> _Stage:
     """Pass 1: parse, validate, assign splits, count train values, stage keys; rejects aside."""
@@ -123,7 +111,7 @@ def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: Datase
     (tmp / "_stage").mkdir()
     rejects: list[pl.DataFrame] = []
     for file_no, path in enumerate(inputs):
-        for good, bad in _blocks(path, sources[file_no], cfg, fmt, file_no):
+        for good, bad in raw.read_blocks(path, sources[file_no], cfg, fmt, file_no):
             if strict:
                 raw.raise_first_reject(bad, inputs)
             sources[file_no].rows += good.height + bad.height
@@ -246,12 +234,3 @@ def _replace_dir(tmp: Path, out: Path) -> None:
     else:
         os.replace(tmp, out)
 
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -265,6 +265,25 @@ def parquet_frames(path: Path, cfg: DatasetConfig, file_no: int, rows: int = 1 <
                df.filter(pl.col(REASON).is_not_null()).select(FILE_NO, LINE_NO, REASON, LINE))
 
 
+def read_blocks(path: Path, source: SourceFile, cfg: DatasetConfig, fmt: str, file_no: int
+                ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Any input (text, gzip or Parquet) -> ``(good, rejects)`` blocks; fills ``source``."""
+    if fmt == "parquet":
+        yield from parquet_frames(path, cfg, file_no)
+        source.bytes, source.sha256 = path.stat().st_size, _sha256(path)
+        return
+    for block, first in iter_line_blocks(path, source):
+        yield parse_block(block, first, file_no, cfg)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _parquet_strings(path: Path, cfg: DatasetConfig) -> pl.LazyFrame:
     """The configured columns of a Parquet file, cast to strings."""
     if not path.is_file():

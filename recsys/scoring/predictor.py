@@ -26,6 +26,7 @@ from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import BundleError, DataDirError
 from recsys.features.fitted import FittedFeatures, features_hash
 from recsys.models.registry import build_model, lookup
+from recsys.precision import autocast
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Predictor:
     def __init__(self, model: torch.nn.Module, features: FittedFeatures, schema: FeatureSchema, manifest: dict) -> None:
         self.model, self.features, self.manifest = model.eval(), features, manifest
         self.dense, self.categorical = list(schema.dense), list(schema.categorical)
+        # Score in the precision the run was evaluated in, so bundle scores match its metrics.
+        self.precision = "bf16" if manifest.get("metrics", {}).get("precision") == "bf16" else "none"
         self._batcher = BatchLoader([], self.dense, self.categorical, batch_size=1, label=None)
 
     @classmethod
@@ -77,7 +80,9 @@ class Predictor:
         for s in range(0, enc.height, batch_size):
             batch = self._batcher.to_batch(dense[s : s + batch_size], ids[:, s : s + batch_size],
                                            np.zeros(min(batch_size, enc.height - s), np.float32))
-            out.append(torch.sigmoid(self.model(batch.dense, batch.sparse).logits).numpy())
+            with autocast(self.precision, torch.device("cpu")):
+                logits = self.model(batch.dense, batch.sparse).logits
+            out.append(torch.sigmoid(logits.float()).numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def score_files(self, inputs: list[Path], fmt: str, out: Path) -> ScoreResult:
@@ -110,13 +115,8 @@ class Predictor:
         return ScoreResult(rows, rejected, time.perf_counter() - start)
 
     def _blocks(self, inputs: list[Path], fmt: str) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-        cfg = self.features.dataset
         for file_no, path in enumerate(inputs):
-            if fmt == "parquet":
-                yield from raw.parquet_frames(path, cfg, file_no)
-                continue
-            for block, first in raw.iter_line_blocks(path, raw.SourceFile(str(path))):
-                yield raw.parse_lines(raw.lines_frame(block, first, file_no), cfg)
+            yield from raw.read_blocks(path, raw.SourceFile(str(path)), self.features.dataset, fmt, file_no)
 
     @staticmethod
     def _ordered(good: pl.DataFrame, bad: pl.DataFrame, scores: np.ndarray, offset: int) -> pl.DataFrame:

@@ -91,7 +91,8 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     data = loaders(info, schema, cfg, env.rank, env.world_size)
     start_epoch, history = _resume(trainer) if resume else (0, [])
     fit = trainer.fit(data["train"], data["val"], start_epoch, history)
-    val, test = trainer.evaluate(data["val"]), trainer.evaluate(data["test"])
+    val = fit.val or trainer.evaluate(data["val"])
+    test = trainer.evaluate(data["test"])
     weights = ckpt.full_state_dict(dmp)
     metrics = {
         "model": cfg.model, "val": _metric_block(val), "test": _metric_block(test), "params": n_params,

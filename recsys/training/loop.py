@@ -48,6 +48,7 @@ class FitResult:
     best_epoch: int = -1
     train_samples_per_s: float = 0.0
     epochs_run: int = 0
+    val: Optional[EvalResult] = None  # validation of the final weights, when already measured
 
 
 class Trainer:
@@ -139,7 +140,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_epoch_start(self, epoch)
             stats = self.train_epoch(train, epoch, total_steps)
-            val_res = self.evaluate(val)
+            val_res = result.val = self.evaluate(val)
             record = {"epoch": epoch + 1, **stats, "val_auc": val_res.auc, "val_logloss": val_res.logloss,
                       "lr": self.optimizer.param_groups[-1]["lr"]}
             rates.append(stats["train_samples_per_s"])
@@ -156,6 +157,7 @@ class Trainer:
         result.train_samples_per_s = sum(rates) / len(rates) if rates else 0.0
         if self.early.best_epoch + 1 != result.epochs_run:
             self.restore(self.early.best_epoch)
+            result.val = None
         return result
 
     def _write_history(self, history: list[dict[str, float]]) -> None:
