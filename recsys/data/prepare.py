@@ -3,8 +3,9 @@
 Two streaming passes over bounded blocks:
 
 1. parse + validate each block of lines (rejects aside), assign each row its split, count
-   categorical values of train rows (keyed by a 64-bit value hash), stage the block as
-   label + dense floats + value keys (Arrow IPC);
+   categorical values of train rows (keyed by a 64-bit value hash; exact, spilled to disk
+   by key partition past a memory budget, :mod:`recsys.features.counting`), stage the
+   block as label + dense floats + value keys (Arrow IPC);
 2. fit the vocabulary from the counts, resolve each staged block's keys to ids and append
    its rows to the split's Parquet row groups.
 
@@ -29,7 +30,8 @@ from recsys.data import raw
 from recsys.data.dataset_dir import DATA_FORMAT_VERSION, MANIFEST
 from recsys.data.splits import SPLIT_NAMES, TRAIN, SplitAssigner
 from recsys.errors import InputFileError
-from recsys.features.fitted import FittedFeatures, categorical_values, count_values, merge_counts, staged_frame
+from recsys.features.counting import ValueCounter
+from recsys.features.fitted import FittedFeatures, categorical_values, count_values, staged_frame
 from recsys.features.spec import DatasetConfig
 
 ROWS_PER_FILE = 1 << 22
@@ -51,22 +53,10 @@ class PrepareResult:
 class _Stage:
     """Pass-1 output: staged parts (label, dense, value keys, split code) and train value counts."""
 
+    counter: ValueCounter
     parts: list[Path] = field(default_factory=list)
-    counts: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     rejected: int = 0
     rows: int = 0
-    min_count: int = 1
-
-    def add_counts(self, block_counts: dict[str, pl.DataFrame]) -> None:
-        """Keep per-field partial counts, merging every few blocks to bound memory."""
-        for name, c in block_counts.items():
-            parts = self.counts.setdefault(name, [])
-            parts.append(c)
-            if len(parts) >= 4:
-                self.counts[name] = [merge_counts(parts, keep_singleton_values=self.min_count <= 1)]
-
-    def merged_counts(self) -> dict[str, pl.DataFrame]:
-        return {name: merge_counts(parts) for name, parts in self.counts.items()}
 
 
 def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str, strict: bool = False) -> PrepareResult:
@@ -85,7 +75,10 @@ def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str,
         stage = _stage_inputs(inputs, sources, cfg, fmt, tmp, strict, splitter)
         if stage.rows == 0:
             raise InputFileError(f"no valid rows in {', '.join(map(str, inputs))} ({stage.rejected} rejected)")
-        fitted = FittedFeatures.fit(cfg, _complete_counts(stage.merged_counts(), cfg))
+        # Hash encoding needs only the distinct counts (no value is kept).
+        min_count = cfg.min_count if cfg.encoding == "vocab" else 1 << 62
+        fitted = FittedFeatures.fit(cfg, stage.counter.finish(cfg.categorical_fields, min_count))
+        shutil.rmtree(tmp / "_counts", ignore_errors=True)
         fhash = fitted.save(tmp / "features")
         counts = _write_splits(stage.parts, fitted, tmp)
         shutil.rmtree(tmp / "_stage")
@@ -99,15 +92,10 @@ def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str,
     return PrepareResult(out, counts, stage.rejected, total, time.perf_counter() - start, manifest)
 
 
-def _complete_counts(counts: dict[str, pl.DataFrame], cfg: DatasetConfig) -> dict[str, pl.DataFrame]:
-    empty = pl.DataFrame(schema={"key": pl.UInt64, "count": pl.UInt32, "value": pl.String})
-    return {name: counts.get(name, empty) for name in cfg.categorical_fields}
-
-
 def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: DatasetConfig,
                   fmt: str, tmp: Path, strict: bool, splitter: SplitAssigner) -> _Stage:
     """Pass 1: parse, validate, assign splits, count train values, stage keys; rejects aside."""
-    stage = _Stage(min_count=cfg.min_count if cfg.encoding == "vocab" else 2)
+    stage = _Stage(ValueCounter(tmp / "_counts"))
     (tmp / "_stage").mkdir()
     rejects: list[pl.DataFrame] = []
     for file_no, path in enumerate(inputs):
@@ -129,7 +117,7 @@ def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: Datase
 def _stage_block(stage: _Stage, typed: pl.DataFrame, cfg: DatasetConfig, splitter: SplitAssigner, tmp: Path) -> None:
     codes = splitter.codes(typed[raw.FILE_NO].to_numpy(), typed[raw.LINE_NO].to_numpy())
     cats = categorical_values(typed, cfg)
-    stage.add_counts(count_values(cats.filter(pl.Series(codes == TRAIN))))
+    stage.counter.add(count_values(cats.filter(pl.Series(codes == TRAIN))))
     part = tmp / "_stage" / f"part-{len(stage.parts):05d}.arrow"
     staged = staged_frame(typed, cfg, cats).with_columns(pl.Series("_split", codes))
     staged.write_ipc(part, compression="uncompressed")

@@ -24,6 +24,7 @@ import polars as pl
 
 from recsys.config import from_dict
 from recsys.errors import DataDirError
+from recsys.features.counting import FieldCounts
 from recsys.features.hashing import hash_strings
 from recsys.features.spec import DatasetConfig
 from recsys.features.transforms import bucket_dense, identity_dense, log_dense, missing_indicator
@@ -78,21 +79,6 @@ def count_values(cats: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return out
 
 
-def merge_counts(parts: list[pl.DataFrame], keep_singleton_values: bool = True) -> pl.DataFrame:
-    """Sum the counts of several ``(key, count, value)`` tables of one field.
-
-    With ``keep_singleton_values=False`` the value string of a key seen once so far is
-    dropped (most distinct values of a heavy-tailed field): exactness is kept because a
-    later occurrence brings its own string in its block's table, and a value counted once
-    cannot pass a min count of 2 or more.
-    """
-    # All non-null values of one key are the same string, so max() picks it (and skips nulls) on the fast path.
-    merged = pl.concat(parts).group_by("key").agg(pl.col("count").sum(), pl.col("value").max())
-    if keep_singleton_values:
-        return merged
-    return merged.with_columns(pl.when(pl.col("count") > 1).then(pl.col("value")).alias("value"))
-
-
 def build_vocab(counts: dict[str, pl.DataFrame], min_count: int) -> pl.DataFrame:
     """Per-field counts ``(value, count)`` -> vocabulary ``(field, value, id, count)``."""
     frames = []
@@ -140,15 +126,16 @@ class FittedFeatures:
         return [f for f in self.fields if f.kind == "dense"]
 
     @classmethod
-    def fit(cls, cfg: DatasetConfig, counts: dict[str, pl.DataFrame]) -> "FittedFeatures":
-        """Build from train-split value counts (``counts[field]``: ``value, count[, key]``)."""
-        vocab = build_vocab(counts, cfg.min_count) if cfg.encoding == "vocab" else build_vocab({}, 1)
+    def fit(cls, cfg: DatasetConfig, counts: dict[str, FieldCounts]) -> "FittedFeatures":
+        """Build from the train split's value counts (one :class:`FieldCounts` per categorical field)."""
+        kept = {name: c.kept for name, c in counts.items()}
+        vocab = build_vocab(kept, cfg.min_count) if cfg.encoding == "vocab" else build_vocab({}, 1)
         sizes = dict(vocab.group_by("field").len().iter_rows()) if vocab.height else {}
         fields = [FittedField(d, "dense", cfg.dense_transform if not d.endswith("_missing") else "indicator")
                   for d in cfg.dense_fields]
         for name in cfg.categorical_fields:
             transform = ("bucket+" if name in cfg.dense else "") + cfg.encoding
-            card = sizes.get(name, 0) + 1 if cfg.encoding == "vocab" else counts[name].height
+            card = sizes.get(name, 0) + 1 if cfg.encoding == "vocab" else counts[name].distinct
             fields.append(FittedField(name, "categorical", transform, int(card)))
         return cls(cfg, fields, vocab)
 
@@ -223,4 +210,4 @@ def features_hash(directory: str | Path) -> str:
     return str(json.loads((Path(directory) / "features.json").read_text())["hash"])
 
 
-__all__ = ["FittedFeatures", "FittedField", "OOV_ID", "build_vocab", "count_values", "merge_counts", "staged_frame"]
+__all__ = ["FittedFeatures", "FittedField", "OOV_ID", "build_vocab", "count_values", "staged_frame"]

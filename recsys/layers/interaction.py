@@ -19,18 +19,52 @@ class FactorizationMachine(nn.Module):
 
 
 class InnerProduct(nn.Module):
-    """All pairwise inner products ``<e_i, e_j>``, ``i < j``: ``(B, F, D) -> (B, F(F-1)/2)`` (IPNN)."""
+    """All pairwise inner products ``<e_i, e_j>``, ``i < j``: ``(B, F, D) -> (B, F(F-1)/2)`` (IPNN).
+
+    :meth:`with_embeddings` returns ``[flatten(E), products]`` in one tensor (the IPNN/FGCNN
+    MLP input) without a separate concatenation.
+    """
 
     flat: torch.Tensor
 
     def __init__(self, num_fields: int) -> None:
         super().__init__()
         rows, cols = torch.triu_indices(num_fields, num_fields, offset=1)
-        # One flat index_select (its backward is an index_add) instead of 2-D fancy indexing,
-        # whose index_put backward dominated FGCNN's step on CPU.
         self.register_buffer("flat", rows * num_fields + cols, persistent=False)
         self.num_pairs = int(rows.numel())
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.with_embeddings(emb)[:, emb.shape[1] * emb.shape[2]:]
+
+    def with_embeddings(self, emb: torch.Tensor) -> torch.Tensor:
+        """``(B, F, D) -> (B, F * D + F(F-1)/2)``; row-major pair order ``(0,1), (0,2), ..., (F-2,F-1)``."""
+        out = _FlatAndPairs.apply(emb, self.flat)
+        assert isinstance(out, torch.Tensor)
+        return out
+
+
+class _FlatAndPairs(torch.autograd.Function):
+    """Gram matrix by one ``bmm``; its strict upper triangle is copied out row segment by row
+    segment in the same ``cat`` as the flattened embeddings. The backward writes the pair
+    gradients into a zero Gram gradient with ``index_copy_`` (pairs are unique) and applies
+    ``dE = (G + G^T) E``. Autograd's own path (index_select's scatter-add backward plus a
+    separate cat) cost ~2x as much in FGCNN's step on CPU (115 fields, 6,555 pairs)."""
+
+    @staticmethod
+    def forward(ctx, emb: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        b, f, d = emb.shape
         gram = torch.bmm(emb, emb.transpose(1, 2))
-        return gram.flatten(1).index_select(1, self.flat)
+        pieces = [emb.reshape(b, f * d).to(gram.dtype)] + [gram[:, i, i + 1:] for i in range(f - 1)]
+        ctx.save_for_backward(emb.to(gram.dtype), flat)
+        ctx.emb_dtype = emb.dtype
+        return torch.cat(pieces, dim=1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        emb, flat = ctx.saved_tensors
+        b, f, d = emb.shape
+        grad_gram = grad.new_zeros(b, f * f).index_copy_(1, flat, grad[:, f * d:]).view(b, f, f)
+        e = emb.to(grad.dtype)
+        grad_emb = torch.baddbmm(grad[:, : f * d].reshape(b, f, d), grad_gram, e)
+        grad_emb = torch.baddbmm(grad_emb, grad_gram.transpose(1, 2), e)
+        return grad_emb.to(ctx.emb_dtype), None

@@ -86,4 +86,4 @@ class ProductHead(nn.Module):
                        cfg.net_dropout, cfg.batch_norm)
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        return self.mlp(torch.cat([emb.flatten(1), self.product(emb)], dim=1)).squeeze(-1)
+        return self.mlp(self.product.with_embeddings(emb)).squeeze(-1)

@@ -28,6 +28,7 @@ from torch import nn
 from recsys.data.dataset_dir import DatasetInfo, open_dataset
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
+from recsys.memory import enable_huge_page_allocations
 from recsys.models.registry import build_model
 from recsys.training import checkpoint as ckpt
 from recsys.training.env import init_distributed, set_threads
@@ -75,6 +76,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
                  progress: bool = True) -> dict[str, Any]:
     """Train, evaluate val/test, save weights; return the metrics written to metrics.json."""
     info = open_dataset(data_dir)
+    enable_huge_page_allocations()
     env = init_distributed()
     set_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,18 @@ def test_fm_and_inner_product_equal_the_pairwise_loop(fields: int, dim: int, bat
     products = InnerProduct(fields)(emb)
     assert products.shape == (batch, fields * (fields - 1) // 2)
     assert torch.allclose(products.sum(dim=1), slow)
+
+
+@pytest.mark.parametrize("fields", [2, 3, 8])
+def test_inner_product_with_embeddings_matches_autograd_reference(fields: int) -> None:
+    """The fused flatten + pairs op (custom backward) against plain indexing, values and gradients."""
+    torch.manual_seed(fields)
+    emb = torch.randn(3, fields, 4, dtype=torch.float64, requires_grad=True)
+    layer = InnerProduct(fields)
+    rows, cols = torch.triu_indices(fields, fields, offset=1)
+    reference = torch.cat([emb.flatten(1), (emb[:, rows] * emb[:, cols]).sum(-1)], dim=1)
+    assert torch.allclose(layer.with_embeddings(emb), reference)
+    assert torch.autograd.gradcheck(layer.with_embeddings, (emb,))
 
 
 def test_cross_network_equals_the_formula() -> None:
