@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rss_mib(peak: bool = True) -> float:
+    """This process's resident set size in MiB: its peak (``VmHWM``, resettable, else
+    getrusage's ``ru_maxrss``) or its current value (``VmRSS``, else 0)."""
+    key = "VmHWM:" if peak else "VmRSS:"
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 if peak else 0.0
 
 
 def run_measured(cmd: Sequence[str]) -> dict[str, float]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -19,28 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def _peak_rss_mib() -> float:
-    """Peak resident set size of this process in MiB: VmHWM (resettable) where /proc has
-    it, else getrusage's ru_maxrss (KiB on Linux)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _current_rss_mib() -> float:
-    """Current resident set size in MiB (0 where /proc is not available)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+from benchmarks.common import rss_mib  # noqa: E402
 
 
 def _reset_peak() -> bool:
@@ -72,8 +52,8 @@ def rank_child(data: Path, out: Path, sample: Optional[int], pair_rows: Optional
     kwargs: dict[str, Any] = {"sample": sample, "top_k": 20}
     if pair_rows is not None:
         kwargs["pair_rows"] = pair_rows
-    import_peak = _peak_rss_mib()
-    before = _current_rss_mib()
+    import_peak = rss_mib()
+    before = rss_mib(peak=False)
     reset = _reset_peak()
     t0 = time.perf_counter()
     result = rank_dataset(data, out, **kwargs)
@@ -81,7 +61,7 @@ def rank_child(data: Path, out: Path, sample: Optional[int], pair_rows: Optional
     return {"rows": result.rows, "wall_s": wall, "rows_per_s": result.rows / wall,
             "batches": result.tables.batches, "pair_batches": result.tables.pair_batches,
             "fields": len(result.tables.fields), "rss_before_mib": before, "import_peak_mib": import_peak,
-            "peak_reset": reset, "peak_rss_mib": _peak_rss_mib(),
+            "peak_reset": reset, "peak_rss_mib": rss_mib(),
             "top5": result.tables.relevance["Feature"].head(5).to_list()}
 
 

@@ -8,6 +8,7 @@ ranks every rank yields the same number of batches (the minimum), so collectives
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ class BatchLoader:
         up to the longest rank's batch count, so sharded forwards stay in lockstep (evaluation)."""
         longest = max(self._batches_of_rank(r) for r in range(self.world_size))
         last, count = None, 0
-        for batch in self._all_batches():
+        for batch in self._prefetch(self._all_batches()):
             last, count = batch, count + 1
             yield batch, True
         while count < longest and last is not None:
@@ -168,14 +169,8 @@ class BatchLoader:
                                     block.labels[s : s + self.batch_size])
 
     def _batches(self) -> Iterator[Batch]:
-        limit, count = len(self), 0
-        for block in self._blocks():
-            for s in range(0, len(block), self.batch_size):
-                if count >= limit:
-                    return
-                yield self.to_batch(block.dense[s : s + self.batch_size], block.ids[:, s : s + self.batch_size],
-                                    block.labels[s : s + self.batch_size])
-                count += 1
+        """Training: at most ``len(self)`` batches, the same count on every rank."""
+        return itertools.islice(self._all_batches(), len(self))
 
     def to_batch(self, dense: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> Batch:
         """Arrays -> Batch; ids ``(F, B)`` are field-major, the KJT's value order."""
@@ -186,10 +181,10 @@ class BatchLoader:
         return Batch(torch.from_numpy(np.ascontiguousarray(dense)), kjt, torch.from_numpy(np.ascontiguousarray(labels)))
 
     def __iter__(self) -> Iterator[Batch]:
-        if self.prefetch <= 0:
-            yield from self._batches()
-            return
-        yield from _prefetched(self._batches(), self.prefetch)
+        return self._prefetch(self._batches())
+
+    def _prefetch(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        return _prefetched(batches, self.prefetch) if self.prefetch > 0 else batches
 
 
 def _prefetched(it: Iterator[Batch], depth: int) -> Iterator[Batch]:

@@ -16,8 +16,6 @@ so an error never leaves a DATA_DIR that looks complete.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from recsys.data import raw
 from recsys.data.dataset_dir import DATA_FORMAT_VERSION, MANIFEST
 from recsys.data.splits import SPLIT_NAMES, TRAIN, SplitAssigner
 from recsys.errors import InputFileError
+from recsys.files import replace_dir, temp_dir_for, write_json_atomic
 from recsys.features.counting import ValueCounter
 from recsys.features.fitted import FittedFeatures, categorical_values, count_values, staged_frame
 from recsys.features.spec import DatasetConfig
@@ -66,9 +65,7 @@ def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str,
         if not p.is_file():
             raise InputFileError(f"input file not found: {p}")
     out = Path(out)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = temp_dir_for(out)
     try:
         sources = [raw.SourceFile(str(p)) for p in inputs]
         splitter = SplitAssigner.for_inputs(cfg.split, inputs, fmt, cfg.columns.index(cfg.label), cfg.separator)
@@ -83,8 +80,8 @@ def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str,
         counts = _write_splits(stage.parts, fitted, tmp)
         shutil.rmtree(tmp / "_stage")
         manifest = _manifest(cfg, fmt, fitted, fhash, counts, stage.rejected, sources)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        _replace_dir(tmp, out)
+        write_json_atomic(tmp / MANIFEST, manifest)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -210,15 +207,3 @@ def _manifest(cfg: DatasetConfig, fmt: str, fitted: FittedFeatures, fhash: str, 
         "source": [dataclasses.asdict(s) for s in sources],
         "features_hash": fhash,
     }
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an existing ``out`` is replaced only once ``tmp`` is complete."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-

@@ -196,11 +196,17 @@ def _validate(df: pl.DataFrame, cfg: DatasetConfig) -> tuple[pl.DataFrame, pl.Da
     if cfg.header in ("yes", "auto"):
         header = pl.concat_str([pl.col(c) for c in cfg.columns], separator=cfg.separator)
         df = df.filter(~((pl.col(LINE_NO) == 1) & (header == cfg.separator.join(cfg.columns))))
-    reason = reason_expr(cfg, from_text=False)
-    df = df.with_columns(reason.alias(REASON))
+    return _split_rejects(df, cfg)
+
+
+def _split_rejects(df: pl.DataFrame, cfg: DatasetConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split columns -> ``(good, rejects)`` by the value rules; the raw line of a reject is
+    rebuilt from its fields (only for rejected rows)."""
+    df = df.with_columns(reason_expr(cfg, from_text=False).alias(REASON))
     if df[REASON].null_count() == df.height:
         return df.drop(REASON), df.clear().select(FILE_NO, LINE_NO, REASON, pl.lit("").alias(LINE))
-    raw_line = pl.concat_str([pl.col(c) for c in cfg.columns], separator=cfg.separator).alias(LINE)
+    cols = [pl.col(c).fill_null("") for c in cfg.columns if c in df.columns]
+    raw_line = pl.concat_str(cols, separator=cfg.separator).alias(LINE)
     bad = df.filter(pl.col(REASON).is_not_null()).select(FILE_NO, LINE_NO, REASON, raw_line)
     return df.filter(pl.col(REASON).is_null()).drop(REASON), bad
 
@@ -258,11 +264,7 @@ def parquet_frames(path: Path, cfg: DatasetConfig, file_no: int, rows: int = 1 <
         df = lf.slice(start, rows).collect().with_columns(
             pl.int_range(start + 1, start + 1 + pl.len(), dtype=pl.Int64).alias(LINE_NO),
             pl.lit(file_no, dtype=pl.Int32).alias(FILE_NO))
-        cols = [c for c in cfg.columns if c in df.columns]
-        df = df.with_columns(pl.concat_str([pl.col(c).fill_null("") for c in cols], separator=cfg.separator).alias(LINE))
-        df = df.with_columns(reason_expr(cfg, from_text=False).alias(REASON))
-        yield (df.filter(pl.col(REASON).is_null()).drop(LINE, REASON),
-               df.filter(pl.col(REASON).is_not_null()).select(FILE_NO, LINE_NO, REASON, LINE))
+        yield _split_rejects(df, cfg)
 
 
 def read_blocks(path: Path, source: SourceFile, cfg: DatasetConfig, fmt: str, file_no: int

@@ -27,14 +27,11 @@ def random_split(rows: np.ndarray, cfg: SplitConfig) -> np.ndarray:
     return np.where(u < r0, TRAIN, np.where(u < r1, VAL, TEST)).astype(np.int8)
 
 
-def sequential_split(total: int, cfg: SplitConfig) -> np.ndarray:
-    """Input order: the first share is train, then val, the last rows are test."""
+def sequential_split(rows: np.ndarray, total: int, cfg: SplitConfig) -> np.ndarray:
+    """Input order: of ``total`` rows the first share is train, then val, the last rows are test."""
     n_train = int(round(total * cfg.ratios[0]))
     n_val = int(round(total * cfg.ratios[1]))
-    out = np.full(total, TEST, np.int8)
-    out[:n_train] = TRAIN
-    out[n_train : n_train + n_val] = VAL
-    return out
+    return np.where(rows < n_train, TRAIN, np.where(rows < n_train + n_val, VAL, TEST)).astype(np.int8)
 
 
 def stratified_x4_split(labels: np.ndarray, seed: int = 2018) -> np.ndarray:
@@ -51,8 +48,6 @@ def stratified_x4_split(labels: np.ndarray, seed: int = 2018) -> np.ndarray:
         else:
             break
     return out
-
-
 
 
 class SplitAssigner:
@@ -92,7 +87,7 @@ class SplitAssigner:
         if method == "random":
             return random_split(pos, self.cfg)
         if method == "sequential":
-            return sequential_split(self.total, self.cfg)[pos]
+            return sequential_split(pos, self.total, self.cfg)
         if method == "by_file":
             last = len(self.lines_per_file) - 1
             half = self.lines_per_file[last] // 2
@@ -113,7 +108,7 @@ def count_lines(path: Path, fmt: str, label_index: int, separator: str, want_lab
         n = pq.ParquetFile(path).metadata.num_rows
         if not want_labels:
             return n, np.zeros(0, np.int8)
-        col = pl.read_parquet(path).to_series(label_index).cast(pl.String)
+        col = pl.read_parquet(path, columns=[label_index]).to_series(0).cast(pl.String)
         return n, (col == "1").cast(pl.Int8).to_numpy()
     total, labels = 0, []
     for block, first in iter_line_blocks(path, SourceFile(str(path))):

@@ -17,7 +17,6 @@ bytes. ``FILE.truth.json`` names the roles and gives ``oracle_auc``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import pyarrow as pa
 from recsys.errors import ConfigError
 from recsys.features.hashing import fnv1a64_bytes, splitmix64_numpy
 from recsys.stats import roc_auc
+from recsys.files import write_json_atomic
 
 Role = Literal["informative", "noise", "cross", "redundant", "label", "id", "time"]
 CHUNK_ROWS = 200_000
@@ -280,9 +280,6 @@ def write_synthetic(fmt: str, rows: int, out: str | Path, seed: int = 0) -> dict
             labels.append(df[gen.plan[1 if fmt == "avazu" else 0].name].cast(pl.Int8).to_numpy())
     p_all, y_all = np.concatenate(probs), np.concatenate(labels)
     truth = gen.truth(roc_auc(p_all, y_all), float(y_all.mean()))
-    truth_path = Path(str(out) + ".truth.json")
-    truth_tmp = truth_path.with_name(truth_path.name + ".tmp")
-    truth_tmp.write_text(json.dumps(truth, indent=2))
     os.replace(tmp, out)
-    os.replace(truth_tmp, truth_path)
+    write_json_atomic(Path(str(out) + ".truth.json"), truth, indent=2)  # last: marks the file complete
     return truth

@@ -29,6 +29,7 @@ class IdRemap(nn.Module):
     salts: torch.Tensor
     rows: torch.Tensor
     direct: torch.Tensor
+    source: torch.Tensor
 
     def __init__(self, plan: TablePlan) -> None:
         super().__init__()
@@ -36,10 +37,11 @@ class IdRemap(nn.Module):
         self.fields = fields
         self.keys = [k.key for k in plan.keys]
         self.identity = all(k.direct for k in plan.keys) and self.keys == fields
-        self.source = [fields.index(k.field) for k in plan.keys]
         self.register_buffer("salts", torch.tensor([k.salt for k in plan.keys], dtype=torch.int64), persistent=False)
         self.register_buffer("rows", torch.tensor([k.rows for k in plan.keys], dtype=torch.int64), persistent=False)
         self.register_buffer("direct", torch.tensor([k.direct for k in plan.keys]), persistent=False)
+        self.register_buffer("source", torch.tensor([fields.index(k.field) for k in plan.keys], dtype=torch.int64),
+                             persistent=False)
 
     def forward(self, kjt: KeyedJaggedTensor) -> KeyedJaggedTensor:
         if self.identity:
@@ -49,7 +51,7 @@ class IdRemap(nn.Module):
         offsets = kjt.offsets()
         per_key = lengths.view(len(self.fields), stride).sum(dim=1)
         starts = offsets[:-1].view(len(self.fields), stride)[:, 0]
-        src = torch.tensor(self.source, device=values.device)
+        src = self.source
         counts = per_key[src]
         key_of_value = torch.repeat_interleave(torch.arange(len(self.keys), device=values.device), counts)
         within = torch.arange(int(counts.sum()), device=values.device) - torch.repeat_interleave(
@@ -59,7 +61,6 @@ class IdRemap(nn.Module):
         new_values = torch.where(self.direct[key_of_value], gathered, hashed)
         new_lengths = lengths.view(len(self.fields), stride)[src].reshape(-1)
         return KeyedJaggedTensor(keys=self.keys, values=new_values, lengths=new_lengths, stride=stride)
-
 
 
 class FieldEmbedding(nn.Module):

@@ -11,12 +11,12 @@ Export reads a finished RUN_DIR; it never imports training code.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from recsys.errors import BundleError
+from recsys.files import replace_dir, temp_dir_for, write_json_atomic
 from recsys.features.fitted import features_hash
 
 BUNDLE_VERSION = 1
@@ -37,15 +37,12 @@ def export_bundle(run_dir: Path, out: Path) -> dict[str, Any]:
     manifest = {"version": BUNDLE_VERSION, "model": config["model"], "model_cfg": config["model_cfg"],
                 "embedding": config["embedding"], "features_hash": fhash, "fields": config.get("features"),
                 "metrics": json.loads((run_dir / "metrics.json").read_text())}
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_dir_for(out)
     try:
         shutil.copytree(data_dir / "features", tmp / "features")
         shutil.copy2(run_dir / "model.pt", tmp / "model.pt")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        write_json_atomic(tmp / "manifest.json", manifest)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

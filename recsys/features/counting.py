@@ -46,6 +46,7 @@ class ValueCounter:
     budget_rows: int = BUDGET_ROWS
     parts: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     spills: int = 0
+    field_numbers: dict[str, int] = field(default_factory=dict)
 
     def add(self, block_counts: dict[str, pl.DataFrame]) -> None:
         """Add one block's per-field tables; merge every few blocks, spill past the budget."""
@@ -68,7 +69,9 @@ class ValueCounter:
         self.spills += 1
 
     def _dir(self, name: str, partition: int) -> Path:
-        return self.spill_dir / name / f"p{partition:02d}"
+        # Fields are numbered in order of first appearance: any field name is a safe path.
+        number = self.field_numbers.setdefault(name, len(self.field_numbers))
+        return self.spill_dir / f"f{number:04d}" / f"p{partition:02d}"
 
     def finish(self, names: Sequence[str], min_count: int) -> dict[str, FieldCounts]:
         """Final counts of ``names`` (fields never seen get an empty table)."""
@@ -76,16 +79,13 @@ class ValueCounter:
 
     def _finish_field(self, name: str, min_count: int) -> FieldCounts:
         memory = self.parts.pop(name, [])
-        if not (self.spill_dir / name).is_dir():
-            merged = merge_counts(memory) if memory else _empty()
-            return FieldCounts(merged.filter(pl.col("count") >= min_count), merged.height)
         rest = merge_counts(memory) if memory else _empty()
+        if not self._dir(name, 0).parent.is_dir():  # never spilled
+            return FieldCounts(rest.filter(pl.col("count") >= min_count), rest.height)
         kept, distinct = [], 0
         for p in range(PARTITIONS):
-            files = sorted(self._dir(name, p).glob("*.arrow")) if self._dir(name, p).is_dir() else []
-            chunks = [pl.read_ipc(f) for f in files]
-            chunks.append(rest.filter(pl.col("key") % PARTITIONS == p))
-            merged = merge_counts(chunks)
+            chunks = [pl.read_ipc(f) for f in sorted(self._dir(name, p).glob("*.arrow"))]
+            merged = merge_counts(chunks + [rest.filter(pl.col("key") % PARTITIONS == p)])
             distinct += merged.height
             kept.append(merged.filter(pl.col("count") >= min_count))
         return FieldCounts(pl.concat(kept), distinct)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +23,7 @@ import polars as pl
 
 from recsys.config import from_dict
 from recsys.errors import DataDirError
+from recsys.files import write_json_atomic
 from recsys.features.counting import FieldCounts
 from recsys.features.hashing import hash_strings
 from recsys.features.spec import DatasetConfig
@@ -170,9 +170,7 @@ class FittedFeatures:
         self.vocab.write_parquet(d / "vocab.parquet", compression="zstd", statistics=False)
         body = self.to_json()
         body["hash"] = content_hash(body, d / "vocab.parquet")
-        tmp = d / "features.json.tmp"
-        tmp.write_text(json.dumps(body, indent=1))
-        os.replace(tmp, d / "features.json")
+        write_json_atomic(d / "features.json", body)
         return str(body["hash"])
 
     @classmethod

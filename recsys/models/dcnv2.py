@@ -34,9 +34,8 @@ class DCNv2(nn.Module):
         in_dim = self.sparse_arch.num_fields * self.sparse_arch.dim + len(schema.dense)
         self.cross = CrossNetwork(in_dim, cfg.num_cross_layers, cfg.low_rank)
         self.structure = cfg.model_structure
-        dnn_in = in_dim
         self.mlp = None if cfg.model_structure == "crossnet_only" else \
-            MLP(dnn_in, cfg.dnn_hidden_units, None, cfg.net_dropout, cfg.batch_norm)
+            MLP(in_dim, cfg.dnn_hidden_units, None, cfg.net_dropout, cfg.batch_norm)
         head_in = in_dim if self.mlp is None else self.mlp.out_dim + (in_dim if cfg.model_structure == "parallel" else 0)
         self.head = nn.Linear(head_in, 1)
 

@@ -9,9 +9,7 @@ outputs of :mod:`recsys.ranking.report` into a temporary sibling directory that 
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import polars as pl
 from recsys.data.dataset_dir import DatasetInfo, open_dataset
 from recsys.errors import ConfigError, DataDirError
 from recsys.features.fitted import OOV_ID
+from recsys.files import replace_dir, temp_dir_for
 from recsys.features.hashing import hash_string
 from recsys.ranking import report
 from recsys.ranking import scores as S
@@ -126,19 +125,6 @@ def _split_files(info: DatasetInfo, split: str) -> list[Path]:
     return files
 
 
-def _publish(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by the finished ``tmp`` directory (old outputs removed only after)."""
-    old = None
-    if out.exists():
-        if not out.is_dir():
-            raise ConfigError(f"rank: output {out} exists and is not a directory")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def default_batch_rows(score: str) -> int:
     """Single-field minibatch of a score mode: outrank's 16384 for ``"outrank"``, else 65536."""
     return S.OUTRANK_BATCH_ROWS if score == "outrank" else S.BATCH_ROWS
@@ -203,12 +189,11 @@ def rank_dataset(data_dir: Path, out: Path, *, split: str = "train", sample: Opt
     info = open_dataset(data_dir)
     tables = score_split(info, split, sample=sample, alpha=alpha, beta=beta, pairs=pairs,
                          batch_rows=batch_rows, pair_rows=pair_rows, score=score, strategy=strategy)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = temp_dir_for(out)
     try:
         meta = report.ReportMeta(str(data_dir), split, time.perf_counter() - start, alpha, beta, sample, score)
         written = report.write_report(tmp, tables, meta, top_k)
-        _publish(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys.errors import DataDirError
-from recsys.ranking.estimators import (Grouping, Terms, entropy, factorize, outrank_randomized,
-                                       outrank_relevance_batch, pair_batch, relevance_batch)
+from recsys.ranking.estimators import (Grouping, entropy, factorize, outrank_relevance_batch, pair_batch,
+                                       relevance_batch)
 from recsys.features.hashing import splitmix64_numpy
 
 BATCH_ROWS = 1 << 16  # single-field minibatch: one prepared row group (see module docstring)

@@ -8,6 +8,7 @@ model's own id remapping hashes them as in training. A features hash mismatch is
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -92,8 +93,6 @@ class Predictor:
 
         Rows that fail validation keep their place with a null score.
         """
-        import time
-
         start, rows, rejected = time.perf_counter(), 0, 0
         tmp = out.with_name(out.name + ".tmp")
         writer = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,8 @@ from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
 from recsys.errors import DataDirError
 from recsys.models.registry import build_model
-from recsys.precision import autocast
-from recsys.tasks.metrics import StreamingMetrics
 from recsys.training import checkpoint as ckpt
+from recsys.training.loop import score_loader
 from recsys.training.runconfig import RunConfig
 
 
@@ -42,10 +40,6 @@ def evaluate_run(run_dir: Path, data_dir: Path, split: str = "test", batch_size:
     schema = FeatureSchema.from_manifest(info.manifest, config.get("features"))
     model, config = load_run_model(run_dir, schema)
     loader = BatchLoader(info.split_files(split), list(schema.dense), list(schema.categorical), batch_size)
-    metrics, start = StreamingMetrics(), time.perf_counter()
-    with autocast(config["train"]["mixed_precision"], torch.device("cpu")):
-        for batch in loader:
-            metrics.update(model(batch.dense, batch.sparse).logits.float(), batch.labels)
-    m = metrics.compute()
-    return {"model": config["model"], "split": split, "auc": m["auc"], "logloss": m["logloss"],
-            "rows": int(m["rows"]), "rows_per_s": m["rows"] / max(time.perf_counter() - start, 1e-9)}
+    r = score_loader(model, loader, config["train"]["mixed_precision"], torch.device("cpu"))
+    return {"model": config["model"], "split": split, "auc": r.auc, "logloss": r.logloss,
+            "rows": r.rows, "rows_per_s": r.rows_per_s}

@@ -13,8 +13,6 @@ rank/world from :mod:`recsys.training.env` only.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import time
 from pathlib import Path
@@ -28,6 +26,7 @@ from torch import nn
 from recsys.data.dataset_dir import DatasetInfo, open_dataset
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
+from recsys.files import write_json_atomic
 from recsys.memory import enable_huge_page_allocations
 from recsys.models.registry import build_model
 from recsys.training import checkpoint as ckpt
@@ -62,12 +61,6 @@ def loaders(info: DatasetInfo, schema: FeatureSchema, cfg: RunConfig, rank: int,
     }
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def _metric_block(r: EvalResult) -> dict[str, float]:
     return {"auc": r.auc, "logloss": r.logloss, "rows": r.rows}
 
@@ -88,7 +81,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     dmp = shard(model, cfg.train, env)
     trainer = Trainer(dmp, build_optimizer(dmp, cfg.train), cfg.train, env, run_dir, progress=progress)
     if env.is_main:
-        _write_json(run_dir / "config.json", {**cfg.to_json(), "data_dir": str(data_dir),
+        write_json_atomic(run_dir / "config.json", {**cfg.to_json(), "data_dir": str(data_dir),
                                               "features_hash": info.manifest["features_hash"]})
     data = loaders(info, schema, cfg, env.rank, env.world_size)
     start_epoch, history = _resume(trainer) if resume else (0, [])
@@ -106,7 +99,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     }
     if env.is_main:
         ckpt.save(run_dir / "model.pt", weights)
-        _write_json(run_dir / "metrics.json", metrics)
+        write_json_atomic(run_dir / "metrics.json", metrics)
     if dist.is_initialized():
         dist.barrier()
     return metrics

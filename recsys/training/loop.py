@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from recsys.data.loader import BatchLoader
 from recsys.errors import TrainingError
+from recsys.files import write_json_atomic, write_text_atomic
 from recsys.tasks.ctr import CTRTask
 from recsys.tasks.metrics import StreamingMetrics
 from recsys.training import checkpoint as ckpt
@@ -49,6 +50,24 @@ class FitResult:
     train_samples_per_s: float = 0.0
     epochs_run: int = 0
     val: Optional[EvalResult] = None  # validation of the final weights, when already measured
+
+
+@torch.no_grad()
+def score_loader(model: nn.Module, loader: BatchLoader, mixed_precision: str, device: torch.device) -> EvalResult:
+    """Exact AUC/logloss of ``model`` over every row of ``loader``, merged across ranks, and
+    the scoring speed; a sharded model and an unsharded one (``recsys evaluate``) alike."""
+    model.eval()
+    metrics, start = StreamingMetrics(), time.perf_counter()
+    for batch, real in loader.iter_padded():
+        batch = batch.to(device, non_blocking=True)
+        with autocast(mixed_precision, device):
+            out = model(batch.dense, batch.sparse)
+        if real:
+            metrics.update(out.logits.float(), batch.labels)
+    seconds = time.perf_counter() - start
+    metrics.gather()
+    m = metrics.compute()
+    return EvalResult(m["auc"], m["logloss"], int(m["rows"]), m["rows"] / max(seconds, 1e-9))
 
 
 class Trainer:
@@ -113,21 +132,9 @@ class Trainer:
         return [p for p in self.model.parameters() if p.grad is not None]
 
     # ---- evaluation ------------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(self, loader: BatchLoader) -> EvalResult:
         """Exact AUC/logloss over every row of ``loader`` (merged across ranks)."""
-        self.model.eval()
-        metrics, start = StreamingMetrics(), time.perf_counter()
-        for batch, real in loader.iter_padded():
-            batch = batch.to(self.env.device, non_blocking=True)
-            with self._autocast():
-                out = self.model(batch.dense, batch.sparse)
-            if real:
-                metrics.update(out.logits.float(), batch.labels)
-        seconds = time.perf_counter() - start
-        metrics.gather()
-        m = metrics.compute()
-        return EvalResult(m["auc"], m["logloss"], int(m["rows"]), m["rows"] / max(seconds, 1e-9))
+        return score_loader(self.model, loader, self.cfg.mixed_precision, self.env.device)
 
     # ---- fit -------------------------------------------------------------------------
     def fit(self, train: BatchLoader, val: BatchLoader, start_epoch: int = 0,
@@ -163,9 +170,7 @@ class Trainer:
     def _write_history(self, history: list[dict[str, float]]) -> None:
         """Rewrite ``history.jsonl`` whole (a resumed run keeps one line per epoch)."""
         if self.env.is_main:
-            tmp = self.run_dir / "history.jsonl.tmp"
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
-            tmp.replace(self.run_dir / "history.jsonl")
+            write_text_atomic(self.run_dir / "history.jsonl", "".join(json.dumps(r) + "\n" for r in history))
 
     def _plateau(self, epoch: int) -> None:
         if self.cfg.lr_schedule == "plateau" and self.early.bad_epochs > 0:
@@ -184,18 +189,16 @@ class Trainer:
         if self.env.is_main:
             state = {"epoch": epoch + 1, "early": self.early.state(), "history": history,
                      "lrs": [g["lr"] for g in self.optimizer.param_groups], "world_size": self.env.world_size}
-            tmp = self._ckpt_dir() / "state.json.tmp"
-            tmp.write_text(json.dumps(state))
-            tmp.replace(self._ckpt_dir() / "state.json")
+            write_json_atomic(self._ckpt_dir() / "state.json", state, indent=None)
         if dist.is_initialized():
             dist.barrier()
 
     def load_checkpoint(self, epoch: int, with_optimizer: bool = True) -> None:
         saved = ckpt.load(ckpt.rank_file(self._ckpt_dir(), f"epoch-{epoch}"))
-        model_part = {k[len("model") + len(ckpt.SEP):]: v for k, v in saved.items() if k.startswith("model" + ckpt.SEP)}
+        model_part = _part(saved, "model")
         ckpt.copy_into(self.model.state_dict(), model_part)
         if with_optimizer:
-            optim_part = {k[len("optim") + len(ckpt.SEP):]: v for k, v in saved.items() if k.startswith("optim" + ckpt.SEP)}
+            optim_part = _part(saved, "optim")
             self.optimizer.init_state()
             state = self.optimizer.state_dict()
             ckpt.copy_into(state, optim_part)
@@ -211,3 +214,9 @@ class Trainer:
         """Load the best epoch's weights (0-based ``best_epoch``) if it was not the last."""
         if best_epoch >= 0:
             self.load_checkpoint(best_epoch + 1, with_optimizer=False)
+
+
+def _part(saved: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors saved under ``prefix//`` (model or optimizer), with the prefix removed."""
+    head = prefix + ckpt.SEP
+    return {k[len(head):]: v for k, v in saved.items() if k.startswith(head)}
