@@ -27,20 +27,20 @@ class InteractingLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, f, _ = x.shape
-        h, d = self.heads, self.head_dim
-        q, k, v = self.qkv(x).view(b, f, 3, h, d).permute(2, 0, 3, 1, 4).reshape(3, b * h, f, d).unbind(0)
-        out = self._attend(q, k, v).view(b, h, f, d).transpose(1, 2).reshape(b, f, h * d)
+        q, k, v = self.qkv(x).view(b, f, 3, self.heads, self.head_dim).unbind(2)
+        out = self._attend(q, k, v).reshape(b, f, -1)
         if self.residual is not None:
             out = out + self.residual(x)
         out = torch.relu(out)
         return self.norm(out) if self.norm is not None else out
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """``(N, F, d)`` each (N = batch x heads) -> ``(N, F, d)``."""
+        """``(B, F, H, d)`` each -> ``(B, F, H, d)``."""
         scale = self.head_dim ** -0.5 if self.use_scale else 1.0
         if q.is_cuda:
-            return F.scaled_dot_product_attention(q, k, v, scale=scale)
-        logits = torch.bmm(q, k.transpose(1, 2))
+            out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=scale)
+            return out.transpose(1, 2)
+        logits = torch.einsum("bfhd,bghd->bhfg", q, k)
         if self.use_scale:
             logits = logits * scale
-        return torch.bmm(torch.softmax(logits, dim=-1).to(v.dtype), v)
+        return torch.einsum("bhfg,bghd->bfhd", torch.softmax(logits, dim=-1), v)
