@@ -24,7 +24,7 @@ def rss_mib(peak: bool = True) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 if peak else 0.0
 
 
-def run_measured(cmd: Sequence[str]) -> dict[str, float]:
+def run_measured(cmd: Sequence[str]) -> dict[str, Any]:
     """Run ``cmd`` in a child under /usr/bin/time -v: wall seconds and peak RSS (MB)."""
     start = time.perf_counter()
     proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
@@ -32,7 +32,7 @@ def run_measured(cmd: Sequence[str]) -> dict[str, float]:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     rss = next(int(line.split()[-1]) for line in proc.stderr.splitlines() if "Maximum resident" in line)
-    return {"seconds": wall, "peak_rss_mb": rss / 1024, "stdout": proc.stdout}  # type: ignore[dict-item]
+    return {"seconds": wall, "peak_rss_mb": rss / 1024, "stdout": proc.stdout}
 
 
 def synth(path: Path, rows: int, fmt: str = "criteo", seed: int = 7) -> dict[str, Any]:

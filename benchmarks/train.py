@@ -46,7 +46,7 @@ def baseline(raw: Path, model: str = "deepfm") -> dict | None:
         return None
     script = Path(__file__).parent / "baselines" / "deepctr_deepfm.py"
     r = run_measured([sys.executable, str(script), str(raw), "--model", model])
-    out = json.loads(r["stdout"].strip().splitlines()[-1])  # type: ignore[union-attr]
+    out = json.loads(r["stdout"].strip().splitlines()[-1])
     return {**out, "peak_rss_mb": r["peak_rss_mb"], "wall_s": r["seconds"]}
 
 

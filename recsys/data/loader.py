@@ -9,8 +9,6 @@ ranks every rank yields the same number of batches (the minimum), so collectives
 from __future__ import annotations
 
 import itertools
-import queue
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -21,6 +19,7 @@ import pyarrow.parquet as pq
 import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
+from recsys.threads import prefetched
 from recsys.types import Batch
 
 
@@ -184,35 +183,4 @@ class BatchLoader:
         return self._prefetch(self._batches())
 
     def _prefetch(self, batches: Iterator[Batch]) -> Iterator[Batch]:
-        return _prefetched(batches, self.prefetch) if self.prefetch > 0 else batches
-
-
-def _prefetched(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
-    """Run ``it`` in a daemon thread, ``depth`` items ahead; re-raise its errors here."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in it:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(done)
-        except BaseException as exc:  # forwarded to the consumer
-            q.put(exc)
-
-    threading.Thread(target=work, daemon=True).start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while not q.empty():
-            q.get_nowait()
+        return prefetched(batches, self.prefetch) if self.prefetch > 0 else batches

@@ -9,6 +9,10 @@ Two streaming passes over bounded blocks:
 2. fit the vocabulary from the counts, resolve each staged block's keys to ids and append
    its rows to the split's Parquet row groups.
 
+Blocks are read in order and processed by :data:`WORKERS` threads (Polars and Arrow release
+the GIL), results are taken in block order, so output does not depend on timing. Clean text
+blocks take a typed fast path (:func:`recsys.data.raw.parse_block`).
+
 Everything is written under a temporary sibling directory that is renamed at the end,
 so an error never leaves a DATA_DIR that looks complete.
 """
@@ -22,18 +26,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from recsys.data import raw
 from recsys.data.dataset_dir import DATA_FORMAT_VERSION, MANIFEST
 from recsys.data.splits import SPLIT_NAMES, TRAIN, SplitAssigner
 from recsys.errors import InputFileError
+from recsys.threads import ordered_map
 from recsys.files import replace_dir, temp_dir_for, write_json_atomic
 from recsys.features.counting import ValueCounter
 from recsys.features.fitted import FittedFeatures, categorical_values, count_values, staged_frame
 from recsys.features.spec import DatasetConfig
 
-ROWS_PER_FILE = 1 << 22
+WORKERS = 2
+"""Blocks processed at once: enough to overlap one block's single-threaded steps (file reads,
+IPC and Parquet writes) with another's; each in flight holds one ~64 MB block."""
 
 
 @dataclass
@@ -91,35 +97,57 @@ def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str,
 
 def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: DatasetConfig,
                   fmt: str, tmp: Path, strict: bool, splitter: SplitAssigner) -> _Stage:
-    """Pass 1: parse, validate, assign splits, count train values, stage keys; rejects aside."""
+    """Pass 1: parse, validate, assign splits, count train values, stage keys; rejects aside.
+
+    Blocks are read in order here and processed by :data:`WORKERS` threads; counts are added
+    in block order, so the result does not depend on the thread count.
+    """
     stage = _Stage(ValueCounter(tmp / "_counts"))
     (tmp / "_stage").mkdir()
     rejects: list[pl.DataFrame] = []
-    for file_no, path in enumerate(inputs):
-        for good, bad in raw.read_blocks(path, sources[file_no], cfg, fmt, file_no):
-            if strict:
-                raw.raise_first_reject(bad, inputs)
-            sources[file_no].rows += good.height + bad.height
-            stage.rejected += bad.height
-            if bad.height:
-                rejects.append(bad)
-            _stage_block(stage, raw.typed_columns(good, cfg), cfg, splitter, tmp)
-        if sources[file_no].rows == 0:
-            raise InputFileError(f"input file is empty: {path}")
+    blocks = ((file_no, parse) for file_no, path in enumerate(inputs)
+              for parse in raw.read_blocks(path, sources[file_no], cfg, fmt, file_no))
+    numbered = ((tmp / "_stage" / f"part-{k:05d}.arrow", file_no, parse) for k, (file_no, parse) in enumerate(blocks))
+    for block in ordered_map(lambda item: _stage_block(*item, cfg, splitter, strict), numbered, WORKERS):
+        if strict:
+            raw.raise_first_reject(block.rejects, inputs)
+        sources[block.file_no].rows += block.rows + block.rejects.height
+        stage.rejected += block.rejects.height
+        if block.rejects.height:
+            rejects.append(block.rejects)
+        stage.counter.add(block.train_counts)
+        stage.parts.append(block.part)
+        stage.rows += block.rows
+    for source in sources:
+        if source.rows == 0:
+            raise InputFileError(f"input file is empty: {source.path}")
     if rejects:
         _write_rejects(rejects, inputs, tmp)
     return stage
 
 
-def _stage_block(stage: _Stage, typed: pl.DataFrame, cfg: DatasetConfig, splitter: SplitAssigner, tmp: Path) -> None:
+@dataclass
+class _StagedBlock:
+    part: Path
+    file_no: int
+    rows: int
+    rejects: pl.DataFrame
+    train_counts: dict[str, pl.DataFrame]
+
+
+def _stage_block(part: Path, file_no: int, parse: raw.Parse, cfg: DatasetConfig, splitter: SplitAssigner,
+                 strict: bool) -> _StagedBlock:
+    """One block (in a worker thread): parse, split, count train values, write the staged part."""
+    good, bad = parse()
+    if strict and bad.height:  # the caller raises; nothing more to do
+        return _StagedBlock(part, file_no, 0, bad, {})
+    typed = raw.typed_columns(good, cfg)
     codes = splitter.codes(typed[raw.FILE_NO].to_numpy(), typed[raw.LINE_NO].to_numpy())
     cats = categorical_values(typed, cfg)
-    stage.counter.add(count_values(cats.filter(pl.Series(codes == TRAIN))))
-    part = tmp / "_stage" / f"part-{len(stage.parts):05d}.arrow"
+    counts = count_values(cats.filter(pl.Series(codes == TRAIN)))
     staged = staged_frame(typed, cfg, cats).with_columns(pl.Series("_split", codes))
     staged.write_ipc(part, compression="uncompressed")
-    stage.parts.append(part)
-    stage.rows += typed.height
+    return _StagedBlock(part, file_no, typed.height, bad, counts)
 
 
 def _write_rejects(rejects: list[pl.DataFrame], inputs: list[Path], tmp: Path) -> None:
@@ -131,12 +159,15 @@ def _write_rejects(rejects: list[pl.DataFrame], inputs: list[Path], tmp: Path) -
 
 
 class _SplitWriter:
-    """Appends encoded frames to ``split/part-NNNNN.parquet`` in fixed-size row groups."""
+    """Appends encoded frames to ``split/part-NNNNN.parquet``, one row group of ``row_group_rows``
+    rows per file (the last may be shorter): the loader's unit of work and shuffling.
+
+    Polars writes the file, encoding columns in parallel (about 2x PyArrow's ParquetWriter here).
+    """
 
     def __init__(self, root: Path, row_group_rows: int) -> None:
         root.mkdir()
-        self.root, self.rg, self.rows, self.file_rows = root, row_group_rows, 0, 0
-        self.writer: pq.ParquetWriter | None = None
+        self.root, self.rg, self.rows, self.files = root, row_group_rows, 0, 0
         self.buffer: list[pl.DataFrame] = []
         self.buffered = 0
 
@@ -147,49 +178,40 @@ class _SplitWriter:
             self._flush(final=False)
 
     def _flush(self, final: bool) -> None:
-        data = pl.concat(self.buffer) if self.buffer else None
+        data = pl.concat(self.buffer) if self.buffer else pl.DataFrame()
         self.buffer, self.buffered = [], 0
-        if data is None or data.height == 0:
-            return
-        full = data.height if final else data.height - data.height % self.rg
-        if full < data.height:
-            self.buffer, self.buffered = [data.slice(full)], data.height - full
-        if full:
-            self._write(data.slice(0, full))
+        start = 0
+        while data.height - start >= (1 if final else self.rg):
+            self._write(data.slice(start, self.rg))
+            start += self.rg
+        if start < data.height:
+            self.buffer, self.buffered = [data.slice(start)], data.height - start
 
     def _write(self, df: pl.DataFrame) -> None:
-        table = df.to_arrow()
-        if self.writer is None or self.file_rows >= ROWS_PER_FILE:
-            self._close_file()
-            path = self.root / f"part-{len(list(self.root.glob('part-*.parquet'))):05d}.parquet"
-            self.writer = pq.ParquetWriter(path, table.schema, compression="lz4")
-        self.writer.write_table(table, row_group_size=self.rg)
+        df.write_parquet(self.root / f"part-{self.files:05d}.parquet", compression="lz4", row_group_size=self.rg)
+        self.files += 1
         self.rows += df.height
-        self.file_rows += df.height
-
-    def _close_file(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.writer, self.file_rows = None, 0
 
     def close(self) -> int:
         self._flush(final=True)
-        self._close_file()
         return self.rows
 
 
 def _write_splits(parts: list[Path], fitted: FittedFeatures, tmp: Path) -> dict[str, int]:
     """Pass 2: resolve staged value keys to ids and append each row to its split."""
     writers = [_SplitWriter(tmp / name, fitted.dataset.row_group_rows) for name in SPLIT_NAMES]
-    for part in parts:
-        staged = pl.read_ipc(part)
-        codes = staged["_split"].to_numpy()
-        encoded = fitted.encode_staged(staged.drop("_split"))
-        for code, writer in enumerate(writers):
-            mask = codes == code
-            if mask.any():
-                writer.append(encoded.filter(pl.Series(mask)))
+    for frames in ordered_map(lambda part: _encode_part(part, fitted), parts, WORKERS):
+        for frame, writer in zip(frames, writers):
+            writer.append(frame)
     return {name: w.close() for name, w in zip(SPLIT_NAMES, writers)}
+
+
+def _encode_part(part: Path, fitted: FittedFeatures) -> list[pl.DataFrame]:
+    """One staged part (in a worker thread) -> encoded rows of each split, in SPLIT_NAMES order."""
+    staged = pl.read_ipc(part)
+    encoded = fitted.encode_staged(staged.drop("_split"))
+    codes = staged["_split"].to_numpy()
+    return [encoded.filter(pl.Series(codes == code)) for code in range(len(SPLIT_NAMES))]
 
 
 def _manifest(cfg: DatasetConfig, fmt: str, fitted: FittedFeatures, fhash: str, counts: dict[str, int],

@@ -2,7 +2,8 @@
 
 * ``log``: ``log(max(x, 0) + 1)``, missing -> 0 (DLRM reference convention);
 * ``bucket``: ``floor(ln(x)^2)`` for ``x > 2``, else ``x`` (Criteo winners / FuxiCTR /
-  OptFS), turning a dense field into a categorical; missing stays its own value ("");
+  OptFS), turning a dense field into a categorical; missing stays its own value (null, "" in
+  the vocabulary);
 * missing indicator: ``1.0`` where the raw value was missing.
 """
 
@@ -27,7 +28,8 @@ def missing_indicator(name: str) -> pl.Expr:
 
 
 def bucket_dense(name: str) -> pl.Expr:
-    """Dense Int64 -> categorical string: ``floor(ln(x)^2)`` if ``x > 2`` else ``x``; missing -> ""."""
+    """Dense Int64 -> categorical bucket Int64: ``floor(ln(x)^2)`` if ``x > 2`` else ``x``; missing
+    stays null. Kept as integers (counted and keyed without making strings); the vocabulary
+    stores each bucket as its decimal string, missing as ""."""
     x = pl.col(name)
-    b = pl.when(x > 2).then(x.cast(pl.Float64).log().pow(2).floor().cast(pl.Int64)).otherwise(x)
-    return b.cast(pl.String).fill_null("").alias(name)
+    return pl.when(x > 2).then(x.cast(pl.Float64).log().pow(2).floor().cast(pl.Int64)).otherwise(x).alias(name)

@@ -117,7 +117,8 @@ class Predictor:
 
     def _blocks(self, inputs: list[Path], fmt: str) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         for file_no, path in enumerate(inputs):
-            yield from raw.read_blocks(path, raw.SourceFile(str(path)), self.features.dataset, fmt, file_no)
+            for parse in raw.read_blocks(path, raw.SourceFile(str(path)), self.features.dataset, fmt, file_no):
+                yield parse()
 
     @staticmethod
     def _ordered(good: pl.DataFrame, bad: pl.DataFrame, scores: np.ndarray, offset: int) -> pl.DataFrame:
