@@ -19,13 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import print_table, recsys_cmd, run_measured, synth  # noqa: E402
 
 
-def prepared(out: Path, rows: int, encoding: str = "vocab") -> tuple[Path, Path, dict]:
+def prepared(out: Path, rows: int, encoding: str = "vocab", dense_transform: str = "bucket") -> tuple[Path, Path, dict]:
     """Synthetic raw file and its prepared DATA_DIR (both cached under ``out``)."""
     raw = out / f"criteo_{rows}.tsv"
     truth = synth(raw, rows)
-    data = out / f"data_{rows}_{encoding}"
+    data = out / f"data_{rows}_{encoding}" if dense_transform == "bucket" else out / f"data_{rows}_{encoding}_{dense_transform}"
     if not (data / "dataset.json").is_file():
-        run_measured(recsys_cmd("prepare", str(raw), "--format", "criteo", "--out", str(data), "--encoding", encoding))
+        run_measured(recsys_cmd("prepare", str(raw), "--format", "criteo", "--out", str(data), "--encoding", encoding,
+                                "--dense-transform", dense_transform))
     return raw, data, truth
 
 

@@ -21,6 +21,8 @@ def build_config(args: argparse.Namespace) -> DatasetConfig:
         changes["encoding"] = args.encoding
     if args.short_rows is not None:
         changes["short_rows"] = args.short_rows
+    if args.dense_transform is not None:
+        changes["dense_transform"] = args.dense_transform
     split = cfg.split
     if args.split is not None or args.seed is not None:
         split = SplitConfig(args.split or split.method, split.ratios,
@@ -39,6 +41,8 @@ def main(argv: Sequence[str]) -> PrepareResult:
     p.add_argument("--seed", type=int)
     p.add_argument("--encoding", choices=["vocab", "hash"])
     p.add_argument("--short-rows", choices=["reject", "pad"])
+    p.add_argument("--dense-transform", choices=["log", "bucket", "none"],
+                   help="dense fields: log(x+1) floats (DLRM), floor(ln(x)^2) categoricals (FuxiCTR) or raw")
     p.add_argument("--strict", action="store_true", help="stop at the first bad row")
     a = p.parse_args(argv)
     result = prepare_dataset(a.inputs, build_config(a), a.out, a.format, a.strict)

@@ -26,7 +26,7 @@ from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import BundleError, DataDirError
 from recsys.features.fitted import FittedFeatures, features_hash
-from recsys.memory import enable_huge_page_allocations
+from recsys.memory import tune_allocator
 from recsys.models.registry import build_model, lookup
 from recsys.precision import autocast
 
@@ -51,7 +51,7 @@ class Predictor:
     @classmethod
     def load(cls, bundle: str | Path) -> "Predictor":
         b = Path(bundle)
-        enable_huge_page_allocations()
+        tune_allocator()
         try:
             manifest = json.loads((b / "manifest.json").read_text())
         except (OSError, ValueError) as exc:

@@ -27,7 +27,7 @@ from recsys.data.dataset_dir import DatasetInfo, open_dataset
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
 from recsys.files import write_json_atomic
-from recsys.memory import enable_huge_page_allocations
+from recsys.memory import tune_allocator
 from recsys.models.registry import build_model
 from recsys.training import checkpoint as ckpt
 from recsys.training.env import init_distributed, set_threads
@@ -69,7 +69,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
                  progress: bool = True) -> dict[str, Any]:
     """Train, evaluate val/test, save weights; return the metrics written to metrics.json."""
     info = open_dataset(data_dir)
-    enable_huge_page_allocations()
+    tune_allocator()
     env = init_distributed()
     set_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)

@@ -76,3 +76,21 @@ def test_save_load_gives_identical_outputs(tmp_path: object) -> None:
     b.load_state_dict(a.state_dict())
     inputs = _inputs(schema, 9)
     assert torch.equal(a(*inputs).logits, b(*inputs).logits)
+
+
+@pytest.mark.parametrize("name", ["autoint", "autoint+"])
+def test_autoint_with_dense_outside_attention(name: str) -> None:
+    """``embed_dense: false`` (DeepCTR-Torch's layout): attention over the categorical fields
+    only, dense values reach the output (and the DNN) directly, with a gradient to each weight."""
+    schema = _schema(5, dense=3)
+    overrides = {"embed_dense": False, "dnn_hidden_units": [32, 16] if name == "autoint+" else []}
+    cfg = resolve(name, overrides=overrides)
+    torch.manual_seed(0)
+    model = build_model(name, cfg.model_cfg, EmbeddingConfig("vocab", 8), schema, torch.device("cpu"))
+    assert model.sparse_arch.num_fields == 5 and model.head.in_features == 5 * 2 * cfg.model_cfg.attention_dim + 3
+    dense, kjt = _inputs(schema, 32)
+    out = model(dense, kjt)
+    torch.nn.functional.binary_cross_entropy_with_logits(out.logits, torch.rand(32).round()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    moved = model(dense + 1.0, kjt).logits
+    assert not torch.allclose(moved, out.logits)  # dense values are used
