@@ -40,6 +40,10 @@ hardware has native bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32
     threads: Optional[int] = None
     mixed_precision: Literal["auto", "none", "bf16"] = "auto"
     eval_batch_size: int = 16384
+    bn_recalibration_batches: int = 16
+    """After each epoch, BatchNorm statistics are re-estimated over this many training batches
+    with the epoch's final weights (:mod:`recsys.training.batchnorm`); 0 keeps the running
+    averages taken during training. Models without BatchNorm skip it."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1:
@@ -48,3 +52,5 @@ hardware has native bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32
             raise ConfigError("learning rates must be positive")
         if self.patience < 0:
             raise ConfigError("patience must be >= 0")
+        if self.bn_recalibration_batches < 0:
+            raise ConfigError("bn_recalibration_batches must be >= 0")

@@ -9,6 +9,7 @@ restored. Only rank 0 writes shared files.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import time
@@ -28,6 +29,7 @@ from recsys.tasks.ctr import CTRTask
 from recsys.tasks.metrics import StreamingMetrics
 from recsys.training import checkpoint as ckpt
 from recsys.training.callbacks import Callback, EarlyStopping
+from recsys.training.batchnorm import batch_norm_layers, recalibrate_batch_norm
 from recsys.training.config import TrainConfig
 from recsys.precision import autocast, uses_bf16
 from recsys.training.env import DistEnv
@@ -147,6 +149,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_epoch_start(self, epoch)
             stats = self.train_epoch(train, epoch, total_steps)
+            self._recalibrate_batch_norm(train)
             val_res = result.val = self.evaluate(val)
             record = {"epoch": epoch + 1, **stats, "val_auc": val_res.auc, "val_logloss": val_res.logloss,
                       "lr": self.optimizer.param_groups[-1]["lr"]}
@@ -166,6 +169,13 @@ class Trainer:
             self.restore(self.early.best_epoch)
             result.val = None
         return result
+
+    def _recalibrate_batch_norm(self, train: BatchLoader) -> None:
+        """Fresh BatchNorm statistics from the first training batches (every rank runs the same
+        number of forwards, so sharded lookups stay in step)."""
+        if self.cfg.bn_recalibration_batches and batch_norm_layers(self.model):
+            batches = itertools.islice(iter(train), self.cfg.bn_recalibration_batches)
+            recalibrate_batch_norm(self.model, batches, self.env.device, self._autocast)
 
     def _write_history(self, history: list[dict[str, float]]) -> None:
         """Rewrite ``history.jsonl`` whole (a resumed run keeps one line per epoch)."""
