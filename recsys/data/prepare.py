@@ -31,15 +31,15 @@ from recsys.data import raw
 from recsys.data.dataset_dir import DATA_FORMAT_VERSION, MANIFEST
 from recsys.data.splits import SPLIT_NAMES, TRAIN, SplitAssigner
 from recsys.errors import InputFileError
-from recsys.threads import ordered_map
 from recsys.files import replace_dir, temp_dir_for, write_json_atomic
 from recsys.features.counting import ValueCounter
 from recsys.features.fitted import FittedFeatures, categorical_values, count_values, staged_frame
 from recsys.features.spec import DatasetConfig
+from recsys.threads import ordered_map
 
 WORKERS = 2
 """Blocks processed at once: enough to overlap one block's single-threaded steps (file reads,
-IPC and Parquet writes) with another's; each in flight holds one ~64 MB block."""
+IPC and Parquet writes) with another's; each in flight holds one ~28 MB text block."""
 
 
 @dataclass
@@ -128,6 +128,8 @@ def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: Datase
 
 @dataclass
 class _StagedBlock:
+    """One block's pass-1 result: its staged part, row count, rejects and train value counts."""
+
     part: Path
     file_no: int
     rows: int

@@ -123,7 +123,9 @@ def _to_line_end(stream: gzip.GzipFile | _PlainReader, parts: list[bytes]) -> tu
 
 
 def lines_frame(block: bytes, first_line: int, file_no: int) -> pl.DataFrame:
-    """One block of text -> frame ``(_raw: str, _line: int64, _file: int32)`` in file order."""
+    """One block of text -> frame ``(_raw: str, _line: int64, _file: int32)`` in file order
+    (a line that is not valid UTF-8 reads as empty)."""
+    block, _ = blank_invalid_utf8(block)
     df = pl.read_csv(io.BytesIO(block), has_header=False, separator="\x00", quote_char=None,
                      schema={LINE: pl.String}, raise_if_empty=False)
     return df.with_columns(
@@ -176,23 +178,62 @@ SENTINEL = "\x01"
 def parse_block(block: bytes, first_line: int, file_no: int, cfg: DatasetConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One block of text -> ``(good, rejects)`` as :func:`parse_lines`, on Polars' native CSV reader.
 
-    Every line gets a sentinel field appended (``\t\x01``); a row is well-formed exactly when
-    the sentinel lands in column ``n + 1``. Short, long and empty rows, and blocks the trick
-    cannot handle (a sentinel byte in the data), take the line-by-line path.
+    A clean block is read once with typed dense columns (:func:`_parse_typed`). Otherwise lines
+    that are not UTF-8 are set aside as rejects, and every line gets a sentinel field appended
+    (``\t\x01``): a row is well-formed exactly when the sentinel lands in column ``n + 1``.
+    Short, long and empty rows, and blocks the trick cannot handle (a sentinel byte in the
+    data), take the line-by-line path.
     """
     text = block.replace(b"\r\n", b"\n") if b"\r" in block else block
     typed = _parse_typed(text, first_line, file_no, cfg)
     if typed is not None:
         return typed, _no_rejects()
-    if SENTINEL.encode() in block:
-        return parse_lines(lines_frame(block, first_line, file_no), cfg)
+    text, not_utf8 = blank_invalid_utf8(text)
+    good, bad = _parse_validating(text, first_line, file_no, cfg)
+    return good, _reject_as_not_utf8(bad, first_line, not_utf8) if not_utf8 else bad
+
+
+def blank_invalid_utf8(text: bytes) -> tuple[bytes, dict[int, str]]:
+    """Empty every line that is not valid UTF-8 (Polars refuses the whole block otherwise).
+
+    Returns the text and, per emptied line, its 0-based index in the block and its text with
+    U+FFFD for the bad bytes (for the rejects file). Rare: clean text is one ``decode`` check.
+    """
+    try:
+        text.decode("utf-8")
+        return text, {}
+    except UnicodeDecodeError:
+        pass
+    lines, bad = text.split(b"\n"), {}
+    for i, line in enumerate(lines):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad[i], lines[i] = line.decode("utf-8", "replace"), b""
+    return b"\n".join(lines), bad
+
+
+def _reject_as_not_utf8(bad: pl.DataFrame, first_line: int, lines: dict[int, str]) -> pl.DataFrame:
+    """Emptied lines were rejected as empty: give them their own reason and text back."""
+    fix = pl.DataFrame({LINE_NO: [first_line + i for i in lines], "_text": list(lines.values())},
+                       schema={LINE_NO: pl.Int64, "_text": pl.String})
+    return bad.join(fix, on=LINE_NO, how="left", maintain_order="left").select(
+        FILE_NO, LINE_NO,
+        pl.when(pl.col("_text").is_null()).then(pl.col(REASON)).otherwise(pl.lit("not valid UTF-8")).alias(REASON),
+        pl.coalesce("_text", LINE).alias(LINE))
+
+
+def _parse_validating(text: bytes, first_line: int, file_no: int, cfg: DatasetConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The validating path of :func:`parse_block` (string columns, every rule checked)."""
+    if SENTINEL.encode() in text:
+        return parse_lines(lines_frame(text, first_line, file_no), cfg)
     marked = text.replace(b"\n", (cfg.separator + SENTINEL + "\n").encode())
     names = list(cfg.columns) + ["_sentinel"]
     df = pl.read_csv(io.BytesIO(marked), has_header=False, separator=cfg.separator, quote_char=None,
                      schema={c: pl.String for c in names}, empty_string_is_null=False,
                      truncate_ragged_lines=True, raise_if_empty=False, missing_columns="insert")
     if df.height != text.count(b"\n"):
-        return parse_lines(lines_frame(block, first_line, file_no), cfg)
+        return parse_lines(lines_frame(text, first_line, file_no), cfg)
     df = df.with_columns(pl.int_range(first_line, first_line + df.height, dtype=pl.Int64).alias(LINE_NO),
                          pl.lit(file_no, dtype=pl.Int32).alias(FILE_NO))
     ragged = df["_sentinel"] != SENTINEL
@@ -217,7 +258,7 @@ def _parse_typed(text: bytes, first_line: int, file_no: int, cfg: DatasetConfig)
     try:
         df = pl.read_csv(io.BytesIO(text), has_header=False, separator=cfg.separator, quote_char=None,
                          schema=schema, empty_string_is_null=False, raise_if_empty=False)
-    except pl.exceptions.ComputeError:
+    except pl.exceptions.PolarsError:  # any row the typed reader refuses: validate row by row
         return None
     ok = pl.col(cfg.label).is_in(["0", "1"]).fill_null(False).all()
     if cfg.time_column:

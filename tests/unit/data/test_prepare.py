@@ -235,3 +235,16 @@ def test_fast_and_validating_parse_paths_agree(synth_criteo: tuple[Path, dict]) 
         good, rejects = raw.parse_block(text + (bad + "\n").encode(), 1, 0, CRITEO)
         assert rejects["_line"].to_list() == [3001], bad
         assert raw.typed_columns(good, CRITEO).equals(raw.typed_columns(fast, CRITEO))
+
+
+def test_a_line_that_is_not_utf8_is_rejected_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.tsv"
+    path.write_bytes(("\n".join([_line(), _line(cat="ab\udcffcd").encode("utf-8", "surrogateescape").decode("latin-1"),
+                                 _line()]) + "\n").encode("latin-1"))
+    result = prepare_dataset([path], dataclasses.replace(CRITEO, min_count=1), tmp_path / "d", "criteo")
+    assert result.rejected_rows == 1 and sum(result.splits.values()) == 2
+    rejects = pl.read_parquet(tmp_path / "d" / "rejects" / "rejects.parquet")
+    assert rejects.select("_line", "_reason").rows() == [(2, "not valid UTF-8")]
+    assert "ab\ufffdcd" in rejects["_raw"][0]
+    with pytest.raises(BadRowError, match=r"x.tsv:2: not valid UTF-8"):
+        prepare_dataset([path], CRITEO, tmp_path / "strict", "criteo", strict=True)
