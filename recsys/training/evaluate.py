@@ -12,6 +12,7 @@ from recsys.data.dataset_dir import open_dataset
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
 from recsys.errors import DataDirError
+from recsys.memory import tune_allocator
 from recsys.models.registry import build_model
 from recsys.training import checkpoint as ckpt
 from recsys.training.loop import score_loader
@@ -34,6 +35,7 @@ def load_run_model(run_dir: Path, schema: FeatureSchema) -> tuple[torch.nn.Modul
 def evaluate_run(run_dir: Path, data_dir: Path, split: str = "test", batch_size: int = 16384) -> dict[str, Any]:
     """Exact AUC/logloss of ``run_dir``'s model on ``split``; refuses a DATA_DIR with other features."""
     info = open_dataset(data_dir)
+    tune_allocator()
     config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
     if config and config["features_hash"] != info.manifest["features_hash"]:
         raise DataDirError(f"{data_dir}: its features differ from the ones {run_dir} was trained on")
