@@ -3,7 +3,8 @@
     DATA_DIR/
       dataset.json            format, features, splits, rejected_rows, source, version, features_hash
       features/               fitted-features artifact (features.json + vocab.parquet)
-      train/ val/ test/       part-NNNNN.parquet: label int8, dense float32, ids (vocab int32, hash int64)
+      train/ val/ test/       part-NNNNN.parquet, one row group each: label int8, dense float32,
+                              ids (vocab int32, hash int64)
       rejects/rejects.parquet _file, _line, _reason, _raw of every rejected row (if any)
 """
 
