@@ -4,11 +4,14 @@
 
 Each measurement runs in its own process (peak RSS per run). Prints rows/s, MB/s, peak
 RSS and the speed ratio over pandas; the pandas baseline is skipped above --pandas-max rows.
+``--repeat N`` alternates recsys and pandas N times per size and reports medians (this
+machine's speed drifts 10-25% between runs; alternating keeps the ratio fair).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -37,6 +40,7 @@ def main() -> None:
     p.add_argument("--rows", type=float, nargs="+", default=[1e6])
     p.add_argument("--out", type=Path, default=Path("bench_out/ingest"))
     p.add_argument("--pandas-max", type=float, default=2e6)
+    p.add_argument("--repeat", type=int, default=1)
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     results = []
@@ -44,16 +48,22 @@ def main() -> None:
         raw = a.out / f"criteo_{rows}.tsv"
         synth(raw, rows)
         mb = raw.stat().st_size / 1e6
-        ours = run_measured(recsys_cmd("prepare", str(raw), "--format", "criteo", "--out", str(a.out / f"data_{rows}")))
-        row = {"rows": rows, "MB": mb, "recsys_s": ours["seconds"], "recsys_rows_s": rows / ours["seconds"],
-               "recsys_MB_s": mb / ours["seconds"], "recsys_rss_mb": ours["peak_rss_mb"]}
-        if rows <= a.pandas_max:
-            base = run_measured([sys.executable, "-c", PANDAS, str(raw)])
-            row.update({"pandas_s": base["seconds"], "pandas_rss_mb": base["peak_rss_mb"],
-                        "speedup": base["seconds"] / ours["seconds"]})
+        ours, base = [], []
+        for _ in range(a.repeat):
+            ours.append(run_measured(recsys_cmd("prepare", str(raw), "--format", "criteo", "--out", str(a.out / f"data_{rows}"))))
+            if rows <= a.pandas_max:
+                base.append(run_measured([sys.executable, "-c", PANDAS, str(raw)]))
+        seconds = statistics.median(r["seconds"] for r in ours)
+        row = {"rows": rows, "MB": mb, "recsys_s": seconds, "recsys_rows_s": rows / seconds,
+               "recsys_MB_s": mb / seconds, "recsys_rss_mb": max(r["peak_rss_mb"] for r in ours)}
+        if base:
+            pandas_s = statistics.median(r["seconds"] for r in base)
+            ratios = [b["seconds"] / o["seconds"] for o, b in zip(ours, base)]
+            row.update({"pandas_s": pandas_s, "pandas_rss_mb": max(r["peak_rss_mb"] for r in base),
+                        "speedup": pandas_s / seconds, "speedup_range": f"{min(ratios):.2f}-{max(ratios):.2f}"})
         results.append(row)
     print_table(results, ["rows", "MB", "recsys_s", "recsys_rows_s", "recsys_MB_s", "recsys_rss_mb",
-                          "pandas_s", "pandas_rss_mb", "speedup"])
+                          "pandas_s", "pandas_rss_mb", "speedup", "speedup_range"])
     if len(results) > 1:
         growth = results[-1]["recsys_rss_mb"] / results[0]["recsys_rss_mb"] - 1
         print(f"peak RSS growth {results[0]['rows']:,} -> {results[-1]['rows']:,} rows: {growth:+.0%}")

@@ -74,9 +74,9 @@ class SourceFile:
     rows: int = 0
 
 
-def iter_line_blocks(path: Path, source: SourceFile, block_bytes: int | None = None) -> Iterator[tuple[bytes, int]]:
-    """Yield ``(block, first_line_number)``; each block ends at a line end (about
-    ``block_bytes``, default :data:`BLOCK_BYTES`, long).
+def iter_line_blocks(path: Path, source: SourceFile, block_bytes: int | None = None) -> Iterator[tuple[bytes, int, int]]:
+    """Yield ``(block, first_line_number, lines)``; each block ends at a line end (about
+    ``block_bytes``, default :data:`BLOCK_BYTES`, long) and holds ``lines`` lines.
 
     Raises InputFileError for a missing or unreadable (bad gzip) file.
     """
@@ -98,8 +98,9 @@ def iter_line_blocks(path: Path, source: SourceFile, block_bytes: int | None = N
                 if not data and not rest:
                     break
                 block, rest = _to_line_end(stream, [rest, data])
-                yield block, line_no
-                line_no += block.count(b"\n")
+                lines = block.count(b"\n")
+                yield block, line_no, lines
+                line_no += lines
         except (OSError, EOFError, zlib.error) as exc:
             raise InputFileError(f"{path}: cannot read ({'gzip' if is_gz else 'file'}): {exc}") from exc
         source.bytes, source.sha256 = hasher.nbytes, hasher.sha.hexdigest()
@@ -175,7 +176,8 @@ def _is_header(cfg: DatasetConfig) -> pl.Expr:
 SENTINEL = "\x01"
 
 
-def parse_block(block: bytes, first_line: int, file_no: int, cfg: DatasetConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+def parse_block(block: bytes, first_line: int, file_no: int, cfg: DatasetConfig,
+                lines: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One block of text -> ``(good, rejects)`` as :func:`parse_lines`, on Polars' native CSV reader.
 
     A clean block is read once with typed dense columns (:func:`_parse_typed`). Otherwise lines
@@ -185,7 +187,8 @@ def parse_block(block: bytes, first_line: int, file_no: int, cfg: DatasetConfig)
     data), take the line-by-line path.
     """
     text = block.replace(b"\r\n", b"\n") if b"\r" in block else block
-    typed = _parse_typed(text, first_line, file_no, cfg)
+    lines = text.count(b"\n") if lines is None else lines
+    typed = _parse_typed(text, first_line, lines, file_no, cfg)
     if typed is not None:
         return typed, _no_rejects()
     text, not_utf8 = blank_invalid_utf8(text)
@@ -246,12 +249,12 @@ def _parse_validating(text: bytes, first_line: int, file_no: int, cfg: DatasetCo
     return _validate(df.drop("_sentinel"), cfg)
 
 
-def _parse_typed(text: bytes, first_line: int, file_no: int, cfg: DatasetConfig) -> pl.DataFrame | None:
+def _parse_typed(text: bytes, first_line: int, lines: int, file_no: int, cfg: DatasetConfig) -> pl.DataFrame | None:
     """Fast path for a block whose every row is good: dense columns parsed as Int64 by the CSV
     reader. ``None`` (take the validating path) unless every line has exactly the configured
     number of separators, every integer parses, and labels and times are valid; a block with a
     space is not tried (the reader takes " 5" as 5, the validating path rejects it)."""
-    lines, sep = text.count(b"\n"), cfg.separator.encode()
+    sep = cfg.separator.encode()
     if len(sep) != 1 or text.count(sep) != (len(cfg.columns) - 1) * lines or (cfg.dense and b" " in text):
         return None
     schema = {c: pl.Int64 if c in cfg.dense else pl.String for c in cfg.columns}
@@ -372,8 +375,8 @@ def read_blocks(path: Path, source: SourceFile, cfg: DatasetConfig, fmt: str, fi
             yield functools.partial(_split_rejects, df, cfg)
         source.bytes, source.sha256 = path.stat().st_size, _sha256(path)
         return
-    for block, first in iter_line_blocks(path, source):
-        yield functools.partial(parse_block, block, first, file_no, cfg)
+    for block, first, lines in iter_line_blocks(path, source):
+        yield functools.partial(parse_block, block, first, file_no, cfg, lines)
 
 
 def _sha256(path: Path) -> str:

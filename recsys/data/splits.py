@@ -111,8 +111,8 @@ def count_lines(path: Path, fmt: str, label_index: int, separator: str, want_lab
         col = pl.read_parquet(path, columns=[label_index]).to_series(0).cast(pl.String)
         return n, (col == "1").cast(pl.Int8).to_numpy()
     total, labels = 0, []
-    for block, first in iter_line_blocks(path, SourceFile(str(path))):
-        total += block.count(b"\n")
+    for block, first, n in iter_line_blocks(path, SourceFile(str(path))):
+        total += n
         if want_labels:
             lines = lines_frame(block, first, 0)[LINE]
             labels.append((lines.str.split(separator).list.get(label_index, null_on_oob=True) == "1")

@@ -40,7 +40,7 @@ def test_scoring_encodes_raw_rows_exactly_as_prepare(synth_criteo: tuple[Path, d
     data = criteo_data if encoding == "vocab" else hashed_data
     features = FittedFeatures.load(data / "features")  # what a bundle carries
     cfg = features.dataset
-    block, first = next(raw.iter_line_blocks(synth_criteo[0], raw.SourceFile("x"), block_bytes=1 << 20))
+    block, first, _ = next(raw.iter_line_blocks(synth_criteo[0], raw.SourceFile("x"), block_bytes=1 << 20))
     good, _ = raw.parse_block(block, first, 0, cfg)
     codes = SplitAssigner(cfg.split, [0]).codes(good[raw.FILE_NO].to_numpy(), good[raw.LINE_NO].to_numpy())
     encoded = features.encode(raw.typed_columns(good, cfg)).filter(pl.Series(codes == TRAIN))

@@ -229,7 +229,7 @@ def test_fast_and_validating_parse_paths_agree(synth_criteo: tuple[Path, dict]) 
     from recsys.data import raw
 
     text = b"".join(synth_criteo[0].read_bytes().splitlines(keepends=True)[:3000])
-    fast = raw._parse_typed(text, 1, 0, CRITEO)
+    fast = raw._parse_typed(text, 1, 3000, 0, CRITEO)
     assert fast is not None and fast["I1"].dtype == pl.Int64
     for bad in (_line(dense=" 5"), _line(dense="1.5"), _line(label="01"), "1\tshort"):
         good, rejects = raw.parse_block(text + (bad + "\n").encode(), 1, 0, CRITEO)
