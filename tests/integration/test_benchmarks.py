@@ -1,0 +1,28 @@
+"""The benchmark scripts run end to end on tiny data (their figures are what the notes cite)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_ingest_benchmark_prints_rows_per_second_and_ratio(tmp_path: Path) -> None:
+    out = _run("ingest.py", "--rows", "3000", "--repeat", "2", "--out", str(tmp_path))
+    header, row = out.strip().splitlines()[:2]
+    assert "recsys_rows_s" in header and "speedup" in header
+    assert row.split()[0] == "3000" and "-" in row.split()[-1]  # the ratio range of the two pairs
+
+
+def test_models_benchmark_trains_and_tabulates(tmp_path: Path) -> None:
+    out = _run("models.py", "--rows", "4000", "--models", "lr", "--out", str(tmp_path))
+    assert "oracle AUC of the file" in out and out.strip().splitlines()[-1].startswith("lr ")
