@@ -45,7 +45,7 @@ def baseline(raw: Path, model: str = "deepfm") -> dict | None:
     except ImportError:
         print("deepctr-torch not installed: baseline skipped (pip install --no-deps deepctr-torch==0.3.0)")
         return None
-    script = Path(__file__).parent / "baselines" / "deepctr_deepfm.py"
+    script = Path(__file__).parent / "baselines" / "deepctr.py"
     r = run_measured([sys.executable, str(script), str(raw), "--model", model])
     out = json.loads(r["stdout"].strip().splitlines()[-1])
     return {**out, "peak_rss_mb": r["peak_rss_mb"], "wall_s": r["seconds"]}
