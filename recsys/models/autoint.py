@@ -54,25 +54,20 @@ class AutoInt(nn.Module):
         f, d = self.sparse_arch.num_fields, self.sparse_arch.dim
         if f == 0:
             raise ConfigError("autoint needs at least one attention field (embed_dense: false leaves none)")
-        self.raw_dense = 0 if cfg.embed_dense else len(schema.dense)
-        width = cfg.num_heads * cfg.attention_dim
+        width, raw = cfg.num_heads * cfg.attention_dim, self.sparse_arch.raw_dense
         self.attention = nn.Sequential(*[
             InteractingLayer(d if i == 0 else width, cfg.attention_dim, cfg.num_heads, cfg.use_residual,
                              cfg.use_scale, cfg.layer_norm) for i in range(cfg.attention_layers)])
-        self.head = nn.Linear(f * width + self.raw_dense, 1)
-        self.dnn = MLP(f * d + self.raw_dense, cfg.dnn_hidden_units, 1, cfg.net_dropout, cfg.batch_norm) \
+        self.head = nn.Linear(f * width + raw, 1)
+        self.dnn = MLP(self.sparse_arch.flat_dim, cfg.dnn_hidden_units, 1, cfg.net_dropout, cfg.batch_norm) \
             if with_dnn and cfg.dnn_hidden_units else None
 
     def forward(self, dense: torch.Tensor, sparse: KeyedJaggedTensor) -> ModelOutput:
         emb = self.sparse_arch(dense, sparse)
-        logit = self.head(self._with_raw_dense(self.attention(emb).flatten(1), dense)).squeeze(-1)
+        logit = self.head(self.sparse_arch.with_raw_dense(self.attention(emb).flatten(1), dense)).squeeze(-1)
         if self.dnn is not None:
-            logit = logit + self.dnn(self._with_raw_dense(emb.flatten(1), dense)).squeeze(-1)
+            logit = logit + self.dnn(self.sparse_arch.with_raw_dense(emb.flatten(1), dense)).squeeze(-1)
         return ModelOutput(logit)
-
-    def _with_raw_dense(self, flat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
-        """``(B, K)`` -> ``(B, K + Nd)`` when dense inputs are not attention fields."""
-        return torch.cat([flat, dense.to(flat.dtype)], dim=1) if self.raw_dense else flat
 
 
 class AutoIntPlus(AutoInt):

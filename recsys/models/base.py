@@ -35,7 +35,8 @@ class DNNConfig:
 class SparseArch(nn.Module):
     """Categorical ids and (optionally) dense values -> ``(B, F, D)`` field embeddings.
 
-    With ``embed_dense`` the ``Nd`` dense inputs become fields too: ``F = F_cat + Nd``.
+    With ``embed_dense`` the ``Nd`` dense inputs become fields too: ``F = F_cat + Nd``;
+    without, models that flatten the fields append the raw values (:meth:`with_raw_dense`).
     """
 
     def __init__(self, schema: FeatureSchema, emb: EmbeddingConfig, embed_dense: bool,
@@ -45,6 +46,17 @@ class SparseArch(nn.Module):
         self.dense = DenseEmbedding(len(schema.dense), self.embedding.dim) if embed_dense and schema.dense else None
         self.dim = self.embedding.dim
         self.num_fields = len(schema.categorical) + (len(schema.dense) if self.dense is not None else 0)
+        self.raw_dense = 0 if self.dense is not None else len(schema.dense)
+        """Dense values not embedded as fields (appended by :meth:`with_raw_dense`)."""
+
+    @property
+    def flat_dim(self) -> int:
+        """Width of :meth:`with_raw_dense` applied to the flattened fields: ``F * D + raw_dense``."""
+        return self.num_fields * self.dim + self.raw_dense
+
+    def with_raw_dense(self, flat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+        """``(B, K) -> (B, K + raw_dense)``: the dense values that are not fields, appended."""
+        return torch.cat([flat, dense.to(flat.dtype)], dim=1) if self.raw_dense else flat
 
     def forward(self, dense: torch.Tensor, sparse: KeyedJaggedTensor) -> torch.Tensor:
         emb = self.embedding(sparse)

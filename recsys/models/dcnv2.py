@@ -31,7 +31,7 @@ class DCNv2(nn.Module):
                  device: Optional[torch.device] = None) -> None:
         super().__init__()
         self.sparse_arch = SparseArch(schema, emb, embed_dense=False, device=device)
-        in_dim = self.sparse_arch.num_fields * self.sparse_arch.dim + len(schema.dense)
+        in_dim = self.sparse_arch.flat_dim
         self.cross = CrossNetwork(in_dim, cfg.num_cross_layers, cfg.low_rank)
         self.structure = cfg.model_structure
         self.mlp = None if cfg.model_structure == "crossnet_only" else \
@@ -40,7 +40,7 @@ class DCNv2(nn.Module):
         self.head = nn.Linear(head_in, 1)
 
     def forward(self, dense: torch.Tensor, sparse: KeyedJaggedTensor) -> ModelOutput:
-        x0 = torch.cat([self.sparse_arch(dense, sparse).flatten(1), dense], dim=1)
+        x0 = self.sparse_arch.with_raw_dense(self.sparse_arch(dense, sparse).flatten(1), dense)
         crossed = self.cross(x0)
         if self.mlp is None:
             h = crossed

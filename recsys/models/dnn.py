@@ -26,9 +26,8 @@ class DNN(nn.Module):
                  device: Optional[torch.device] = None) -> None:
         super().__init__()
         self.sparse_arch = SparseArch(schema, emb, embed_dense=False, device=device)
-        in_dim = self.sparse_arch.num_fields * self.sparse_arch.dim + len(schema.dense)
-        self.mlp = MLP(in_dim, cfg.dnn_hidden_units, 1, cfg.net_dropout, cfg.batch_norm)
+        self.mlp = MLP(self.sparse_arch.flat_dim, cfg.dnn_hidden_units, 1, cfg.net_dropout, cfg.batch_norm)
 
     def forward(self, dense: torch.Tensor, sparse: KeyedJaggedTensor) -> ModelOutput:
         emb = self.sparse_arch(dense, sparse)
-        return ModelOutput(self.mlp(torch.cat([emb.flatten(1), dense], dim=1)).squeeze(-1))
+        return ModelOutput(self.mlp(self.sparse_arch.with_raw_dense(emb.flatten(1), dense)).squeeze(-1))
