@@ -129,10 +129,13 @@ def lines_frame(block: bytes, first_line: int, file_no: int) -> pl.DataFrame:
     block, _ = blank_invalid_utf8(block)
     df = pl.read_csv(io.BytesIO(block), has_header=False, separator="\x00", quote_char=None,
                      schema={LINE: pl.String}, raise_if_empty=False)
-    return df.with_columns(
-        pl.int_range(first_line, first_line + df.height, dtype=pl.Int64).alias(LINE_NO),
-        pl.lit(file_no, dtype=pl.Int32).alias(FILE_NO),
-    )
+    return numbered(df, first_line, file_no)
+
+
+def numbered(df: pl.DataFrame, first_line: int, file_no: int) -> pl.DataFrame:
+    """``df`` (consecutive rows from ``first_line``) plus ``_line`` (int64) and ``_file`` (int32)."""
+    return df.with_columns(pl.int_range(first_line, first_line + df.height, dtype=pl.Int64).alias(LINE_NO),
+                           pl.lit(file_no, dtype=pl.Int32).alias(FILE_NO))
 
 
 def _field_count_checks(cfg: DatasetConfig) -> list[tuple[pl.Expr, pl.Expr]]:
@@ -150,7 +153,7 @@ def _field_count_checks(cfg: DatasetConfig) -> list[tuple[pl.Expr, pl.Expr]]:
 def reason_expr(cfg: DatasetConfig, from_text: bool = True) -> pl.Expr:
     """First validation failure of a row as a string, null when the row is good."""
     checks = _field_count_checks(cfg) if from_text else []
-    checks.append((~pl.col(cfg.label).is_in(["0", "1"]),
+    checks.append((_bad_label(cfg),
                    pl.format(f"{cfg.label}: label must be 0 or 1, got '{{}}'", pl.col(cfg.label).fill_null(""))))
     for d in cfg.dense:
         bad = (pl.col(d).fill_null("") != "") & pl.col(d).cast(pl.Int64, strict=False).is_null()
@@ -162,6 +165,10 @@ def reason_expr(cfg: DatasetConfig, from_text: bool = True) -> pl.Expr:
     for cond, msg in reversed(checks):
         expr = pl.when(cond).then(msg).otherwise(expr)
     return expr
+
+
+def _bad_label(cfg: DatasetConfig) -> pl.Expr:
+    return ~pl.col(cfg.label).is_in(["0", "1"]).fill_null(False)
 
 
 def _bad_time(t: pl.Expr) -> pl.Expr:
@@ -192,7 +199,7 @@ def parse_block(block: bytes, first_line: int, file_no: int, cfg: DatasetConfig,
     if typed is not None:
         return typed, _no_rejects()
     text, not_utf8 = blank_invalid_utf8(text)
-    good, bad = _parse_validating(text, first_line, file_no, cfg)
+    good, bad = _parse_validating(text, first_line, lines, file_no, cfg)
     return good, _reject_as_not_utf8(bad, first_line, not_utf8) if not_utf8 else bad
 
 
@@ -226,7 +233,8 @@ def _reject_as_not_utf8(bad: pl.DataFrame, first_line: int, lines: dict[int, str
         pl.coalesce("_text", LINE).alias(LINE))
 
 
-def _parse_validating(text: bytes, first_line: int, file_no: int, cfg: DatasetConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _parse_validating(text: bytes, first_line: int, lines: int, file_no: int,
+                      cfg: DatasetConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The validating path of :func:`parse_block` (string columns, every rule checked)."""
     if SENTINEL.encode() in text:
         return parse_lines(lines_frame(text, first_line, file_no), cfg)
@@ -235,10 +243,9 @@ def _parse_validating(text: bytes, first_line: int, file_no: int, cfg: DatasetCo
     df = pl.read_csv(io.BytesIO(marked), has_header=False, separator=cfg.separator, quote_char=None,
                      schema={c: pl.String for c in names}, empty_string_is_null=False,
                      truncate_ragged_lines=True, raise_if_empty=False, missing_columns="insert")
-    if df.height != text.count(b"\n"):
+    if df.height != lines:
         return parse_lines(lines_frame(text, first_line, file_no), cfg)
-    df = df.with_columns(pl.int_range(first_line, first_line + df.height, dtype=pl.Int64).alias(LINE_NO),
-                         pl.lit(file_no, dtype=pl.Int32).alias(FILE_NO))
+    df = numbered(df, first_line, file_no)
     ragged = df["_sentinel"] != SENTINEL
     if ragged.any():
         rows = df.filter(ragged)[LINE_NO].to_list()
@@ -263,13 +270,12 @@ def _parse_typed(text: bytes, first_line: int, lines: int, file_no: int, cfg: Da
                          schema=schema, empty_string_is_null=False, raise_if_empty=False)
     except pl.exceptions.PolarsError:  # any row the typed reader refuses: validate row by row
         return None
-    ok = pl.col(cfg.label).is_in(["0", "1"]).fill_null(False).all()
+    bad = _bad_label(cfg)
     if cfg.time_column:
-        ok = ok & ~_bad_time(pl.col(cfg.time_column)).any()
-    if df.height != lines or not df.select(ok).item():
+        bad = bad | _bad_time(pl.col(cfg.time_column))
+    if df.height != lines or df.select(bad.any()).item():
         return None
-    return df.with_columns(pl.int_range(first_line, first_line + df.height, dtype=pl.Int64).alias(LINE_NO),
-                           pl.lit(file_no, dtype=pl.Int32).alias(FILE_NO))
+    return numbered(df, first_line, file_no)
 
 
 def _no_rejects() -> pl.DataFrame:
@@ -297,7 +303,7 @@ def _split_rejects(df: pl.DataFrame, cfg: DatasetConfig) -> tuple[pl.DataFrame, 
     rebuilt from its fields (only for rejected rows)."""
     df = df.with_columns(reason_expr(cfg, from_text=False).alias(REASON))
     if df[REASON].null_count() == df.height:
-        return df.drop(REASON), df.clear().select(FILE_NO, LINE_NO, REASON, pl.lit("").alias(LINE))
+        return df.drop(REASON), _no_rejects()
     cols = [pl.col(c).fill_null("") for c in cfg.columns if c in df.columns]
     raw_line = pl.concat_str(cols, separator=cfg.separator).alias(LINE)
     bad = df.filter(pl.col(REASON).is_not_null()).select(FILE_NO, LINE_NO, REASON, raw_line)
@@ -355,9 +361,7 @@ def parquet_slices(path: Path, cfg: DatasetConfig, file_no: int, rows: int = 1 <
     lf = _parquet_strings(path, cfg)
     total = lf.select(pl.len()).collect().item()
     for start in range(0, total, rows):
-        yield lf.slice(start, rows).collect().with_columns(
-            pl.int_range(start + 1, start + 1 + pl.len(), dtype=pl.Int64).alias(LINE_NO),
-            pl.lit(file_no, dtype=pl.Int32).alias(FILE_NO))
+        yield numbered(lf.slice(start, rows).collect(), start + 1, file_no)
 
 
 Parse = Callable[[], tuple[pl.DataFrame, pl.DataFrame]]

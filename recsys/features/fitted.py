@@ -48,7 +48,7 @@ class FittedField:
 
 def categorical_values(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
     """Typed frame -> one column per categorical field: strings, and Int64 buckets of bucketized
-    dense fields (null = missing). :func:`value_key` keys both kinds."""
+    dense fields (null = missing). :func:`value_keys` keys both kinds."""
     exprs = [bucket_dense(d) for d in cfg.dense] if cfg.dense_transform == "bucket" else []
     exprs += [pl.col(c) for c in cfg.categorical_fields if c not in cfg.dense]
     return typed.select(exprs)
