@@ -20,16 +20,12 @@ from torch import nn
 from recsys.types import Batch
 
 
-def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
 def recalibrate_batch_norm(model: nn.Module, batches: Iterable[Batch], device: torch.device,
                            autocast: Callable[[], contextlib.AbstractContextManager]) -> int:
     """Reset every BatchNorm's running statistics and re-estimate them as the exact average over
     ``batches`` (train-mode forward, no gradient, dropout as in training). Momentum and the
     model's mode are restored. Returns the number of batches used (0: no BatchNorm layer)."""
-    layers = batch_norm_layers(model)
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not layers:
         return 0
     momenta = [m.momentum for m in layers]
@@ -52,4 +48,4 @@ def recalibrate_batch_norm(model: nn.Module, batches: Iterable[Batch], device: t
     return used
 
 
-__all__ = ["batch_norm_layers", "recalibrate_batch_norm"]
+__all__ = ["recalibrate_batch_norm"]

@@ -29,7 +29,7 @@ from recsys.tasks.ctr import CTRTask
 from recsys.tasks.metrics import StreamingMetrics
 from recsys.training import checkpoint as ckpt
 from recsys.training.callbacks import Callback, EarlyStopping
-from recsys.training.batchnorm import batch_norm_layers, recalibrate_batch_norm
+from recsys.training.batchnorm import recalibrate_batch_norm
 from recsys.training.config import TrainConfig
 from recsys.precision import autocast, uses_bf16
 from recsys.training.env import DistEnv
@@ -172,10 +172,11 @@ class Trainer:
 
     def _recalibrate_batch_norm(self, train: BatchLoader) -> None:
         """Fresh BatchNorm statistics from the first training batches (every rank runs the same
-        number of forwards, so sharded lookups stay in step)."""
-        if self.cfg.bn_recalibration_batches and batch_norm_layers(self.model):
-            batches = itertools.islice(iter(train), self.cfg.bn_recalibration_batches)
-            recalibrate_batch_norm(self.model, batches, self.env.device, self._autocast)
+        number of forwards, so sharded lookups stay in step). Without BatchNorm no batch is read."""
+        if not self.cfg.bn_recalibration_batches:
+            return
+        batches = itertools.islice(iter(train), self.cfg.bn_recalibration_batches)
+        recalibrate_batch_norm(self.model, batches, self.env.device, self._autocast)
 
     def _write_history(self, history: list[dict[str, float]]) -> None:
         """Rewrite ``history.jsonl`` whole (a resumed run keeps one line per epoch)."""
