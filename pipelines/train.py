@@ -26,6 +26,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (with --workers)")
     p.add_argument("--features", type=Path, help="train on the fields listed in FILE (e.g. recsys rank --top-k)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted RUN_DIR from its last epoch")
+    p.add_argument("--optfs", action="store_true",
+                   help="OptFS: search per-value feature gates, rewind, retrain on the pruned tables (optfs_* keys)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     return p
@@ -34,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
 def overrides(a: argparse.Namespace) -> dict[str, Any]:
     out = parse_set_args(a.sets)
     flags = {"epochs": a.epochs, "batch_size": a.batch_size, "seed": a.seed, "strategy": a.embedding,
-             "budget": a.embedding_budget}
+             "budget": a.embedding_budget, "optfs": True if a.optfs else None}
     out.update({k: v for k, v in flags.items() if v is not None})
     return out
 
@@ -60,9 +62,17 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
 
 
 def format_metrics(m: dict[str, Any]) -> str:
-    return (f"{m['model']}: val AUC {m['val']['auc']:.4f} logloss {m['val']['logloss']:.4f} | "
+    line = (f"{m['model']}: val AUC {m['val']['auc']:.4f} logloss {m['val']['logloss']:.4f} | "
             f"test AUC {m['test']['auc']:.4f} logloss {m['test']['logloss']:.4f} | "
             f"{m['train_samples_per_s']:,.0f} samples/s")
+    if "optfs" in m:
+        o = m["optfs"]
+        line += (f"\nOptFS: kept {o['kept_rows']:,} of {o['total_rows']:,} rows "
+                 f"({o['kept_rows'] / max(o['total_rows'], 1):.1%}), embedding bytes "
+                 f"{m['embedding_bytes_unpruned']:,} -> {m['embedding_bytes']:,}; search "
+                 f"{o['search_epochs']} epochs at {o['search_samples_per_s']:,.0f} samples/s; "
+                 f"per-field report in optfs/fields.tsv")
+    return line
 
 
 def evaluate_main(argv: Sequence[str]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ list and ``--set use_residual=false`` a bool; a string boolean never reaches a c
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -19,13 +20,29 @@ from recsys.errors import ConfigError
 T = TypeVar("T")
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that reads ``3e-4`` and ``1e-3`` as numbers, as people write them (YAML 1.2;
+    PyYAML's YAML 1.1 resolver wants a dot in the mantissa and reads them as strings)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _parse(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file or a non-mapping document is a ConfigError."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = _parse(p.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: invalid YAML: {exc}".replace("\n", " ")) from exc
     if not isinstance(data, dict):
@@ -41,7 +58,7 @@ def parse_set_args(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
         try:
-            out[key.strip()] = yaml.safe_load(raw)
+            out[key.strip()] = _parse(raw)
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {key}: cannot parse value {raw!r}") from exc
     return out

@@ -3,7 +3,8 @@
 :class:`FieldEmbedding` = :class:`IdRemap` (ids -> table rows per lookup key, pure tensor
 ops) followed by a TorchRec ``EmbeddingBagCollection`` built on ``device="meta"`` so that
 ``DistributedModelParallel`` materializes and shards it (fused fbgemm kernels). Every model
-uses it, so every model runs with every strategy and under sharding.
+uses it, so every model runs with every strategy and under sharding. OptFS hooks in here
+too: optional gate tables during the search, and pruned tables with a row map after it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from torch import nn
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from recsys.embeddings.strategies import TablePlan
 from recsys.embeddings.buckets import bucket_torch
+from recsys.embeddings.gates import GateTables
+from recsys.embeddings.strategies import TablePlan
 
 
 class IdRemap(nn.Module):
@@ -24,19 +26,31 @@ class IdRemap(nn.Module):
 
     Lookup key ``i`` reads the ids of field ``source[i]`` and, unless ``direct[i]``, maps them
     with ``bucket(id, salt[i], rows[i])``. Output keys are the plan's keys, in plan order.
+    With ``row_maps`` (a pruned plan, :mod:`recsys.embeddings.prune`) the row ``r`` of table
+    ``t`` then becomes ``row_maps[t][r]``: kept rows renumbered, pruned ones sent to an OOV row.
+    The maps are a persistent buffer, saved with the weights.
     """
 
     salts: torch.Tensor
     rows: torch.Tensor
     direct: torch.Tensor
     source: torch.Tensor
+    row_map: torch.Tensor
+    map_offset: torch.Tensor
 
-    def __init__(self, plan: TablePlan) -> None:
+    def __init__(self, plan: TablePlan, row_maps: Optional[dict[str, torch.Tensor]] = None) -> None:
         super().__init__()
         fields = list(plan.fields)
         self.fields = fields
         self.keys = [k.key for k in plan.keys]
-        self.identity = all(k.direct for k in plan.keys) and self.keys == fields
+        self.pruned = row_maps is not None
+        self.identity = all(k.direct for k in plan.keys) and self.keys == fields and not self.pruned
+        if row_maps is not None:
+            names = [t.name for t in plan.tables]
+            starts = dict(zip(names, torch.tensor([0] + [len(row_maps[n]) for n in names]).cumsum(0).tolist()))
+            self.register_buffer("row_map", torch.cat([row_maps[n].to(torch.int64) for n in names]))
+            self.register_buffer("map_offset", torch.tensor([starts[k.table] for k in plan.keys], dtype=torch.int64),
+                                 persistent=False)
         self.register_buffer("salts", torch.tensor([k.salt for k in plan.keys], dtype=torch.int64), persistent=False)
         self.register_buffer("rows", torch.tensor([k.rows for k in plan.keys], dtype=torch.int64), persistent=False)
         self.register_buffer("direct", torch.tensor([k.direct for k in plan.keys]), persistent=False)
@@ -59,6 +73,8 @@ class IdRemap(nn.Module):
         gathered = values[starts[src][key_of_value] + within]
         hashed = bucket_torch(gathered, self.salts[key_of_value], self.rows[key_of_value])
         new_values = torch.where(self.direct[key_of_value], gathered, hashed)
+        if self.pruned:
+            new_values = self.row_map[self.map_offset[key_of_value] + new_values]
         new_lengths = lengths.view(len(self.fields), stride)[src].reshape(-1)
         return KeyedJaggedTensor(keys=self.keys, values=new_values, lengths=new_lengths, stride=stride)
 
@@ -70,15 +86,19 @@ class FieldEmbedding(nn.Module):
         plan: tables and lookup keys from :func:`recsys.embeddings.strategies.plan_tables`.
         device: ``meta`` under DistributedModelParallel (it materializes the tables);
             ``cpu``/``cuda`` for an unsharded model (export, scoring, tests).
+        row_maps: a pruned plan's old-row -> new-row maps (see :class:`IdRemap`).
     """
 
     perm: torch.Tensor
 
-    def __init__(self, plan: TablePlan, device: Optional[torch.device] = None) -> None:
+    def __init__(self, plan: TablePlan, device: Optional[torch.device] = None,
+                 row_maps: Optional[dict[str, torch.Tensor]] = None) -> None:
         super().__init__()
         self.plan = plan
-        self.remap = IdRemap(plan)
+        self.remap = IdRemap(plan, row_maps)
         self.ebc = EmbeddingBagCollection(tables=list(plan.tables), device=device or torch.device("meta"))
+        self.gates: Optional[GateTables] = None
+        """OptFS search gates (:func:`recsys.embeddings.prune.attach_gates`); None otherwise."""
         ebc_order = [k for t in plan.tables for k in t.feature_names]
         key_order = [k.key for k in plan.keys]
         perm = [] if ebc_order == key_order else [
@@ -89,7 +109,10 @@ class FieldEmbedding(nn.Module):
 
     def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
         """``features``: KJT of raw ids, keys = fields. Returns ``(B, F, D)``."""
-        pooled = self.ebc(self.remap(features)).values()
+        rows = self.remap(features)
+        pooled = self.ebc(rows).values()
+        if self.gates is not None:
+            pooled = self.gates(rows, pooled)
         if self.perm.numel():
             pooled = pooled.index_select(1, self.perm)
         return pooled.view(-1, self.num_fields, self.dim)

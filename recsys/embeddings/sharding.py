@@ -6,6 +6,8 @@ rows, which is exactly what the fused path avoids. On CUDA, unified (shared) tab
 row-wise so that one big table spreads over all ranks, the others table-wise or row-wise.
 TorchRec offers no row-wise sharding on CPU; there the shared table shards column-wise
 (each rank holds every row, a slice of the columns) and the others table-wise.
+OptFS gate tables (:mod:`recsys.embeddings.gates`) are the exception: data-parallel with
+the dense kernel, because their optimizer must see every row's penalty gradient.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from torchrec.distributed.embedding_types import EmbeddingComputeKernel
 from torchrec.distributed.planner.types import ParameterConstraints
 from torchrec.distributed.types import ShardingType
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
+
+from recsys.embeddings.gates import is_gate_table
 
 
 def _sharding_types(shared: bool, device_type: str) -> list[str]:
@@ -34,6 +38,10 @@ def sharding_constraints(model: nn.Module, device_type: str = "cpu") -> dict[str
         if not isinstance(module, EmbeddingBagCollection):
             continue
         for table in module.embedding_bag_configs():
+            if is_gate_table(table.name):
+                out[table.name] = ParameterConstraints(sharding_types=[ShardingType.DATA_PARALLEL.value],
+                                                       compute_kernels=[EmbeddingComputeKernel.DENSE.value])
+                continue
             types = _sharding_types("unified_" in table.name, device_type)
             out[table.name] = ParameterConstraints(sharding_types=types, compute_kernels=fused)
     return out

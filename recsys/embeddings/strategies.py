@@ -69,6 +69,8 @@ class TablePlan:
     fields: tuple[str, ...]
     chunk_dim: int
     chunks: int
+    prefix: str = ""
+    """Table-name prefix: ``""`` for a model's main field embedding, ``lr_``/``gen_`` for others."""
 
     @property
     def rows(self) -> int:
@@ -92,7 +94,7 @@ def _table(name: str, rows: int, dim: int, keys: list[str]) -> EmbeddingBagConfi
 def vocab_plan(cards: dict[str, int], dim: int, prefix: str = "") -> TablePlan:
     tables = [_table(f"{prefix}t_{f}", c, dim, [f]) for f, c in cards.items()]
     keys = [LookupKey(f, f, f"{prefix}t_{f}", c, 0, True) for f, c in cards.items()]
-    return TablePlan(tuple(tables), tuple(keys), tuple(cards), dim, 1)
+    return TablePlan(tuple(tables), tuple(keys), tuple(cards), dim, 1, prefix)
 
 
 def split_budget(cards: dict[str, int], total: int) -> dict[str, int]:
@@ -122,7 +124,7 @@ def hashed_plan(cards: dict[str, int], dim: int, budget: Optional[str], direct_o
     rows = split_budget(cards, total)
     tables = [_table(f"{prefix}h_{f}", rows[f], dim, [f]) for f in cards]
     keys = [LookupKey(f, f, f"{prefix}h_{f}", rows[f], salt(f), direct_ok and rows[f] >= cards[f]) for f in cards]
-    return TablePlan(tuple(tables), tuple(keys), tuple(cards), dim, 1)
+    return TablePlan(tuple(tables), tuple(keys), tuple(cards), dim, 1, prefix)
 
 
 def unified_plan(cards: dict[str, int], cfg: EmbeddingConfig, prefix: str = "") -> TablePlan:
@@ -136,7 +138,7 @@ def unified_plan(cards: dict[str, int], cfg: EmbeddingConfig, prefix: str = "") 
         keys.append(LookupKey(f"{f}@{j}", f, table, per_table, salt(f, j), False))
         members[table].append(f"{f}@{j}")
     tables = [_table(n, per_table, chunk_dim, members[n]) for n in names]
-    return TablePlan(tuple(tables), tuple(keys), tuple(cards), chunk_dim, cfg.chunks)
+    return TablePlan(tuple(tables), tuple(keys), tuple(cards), chunk_dim, cfg.chunks, prefix)
 
 
 def plan_tables(cards: dict[str, int], cfg: EmbeddingConfig, encoding: str, dim: Optional[int] = None,

@@ -1,7 +1,8 @@
 """A bundle: manifest + fitted-features artifact + full model weights (tensors only).
 
     BUNDLE_DIR/
-      manifest.json   version, model, model_cfg, embedding, features_hash, metrics
+      manifest.json   version, model, model_cfg, embedding, features_hash, metrics,
+                      pruned_tables (OptFS: rows per pruned table; the row maps are in model.pt)
       features/       copy of DATA_DIR/features (vocabulary, transforms, hash)
       model.pt        unsharded weights, loadable with weights_only=True
 
@@ -36,6 +37,7 @@ def export_bundle(run_dir: Path, out: Path) -> dict[str, Any]:
         raise BundleError(f"{data_dir}: features artifact changed since training (hash mismatch)")
     manifest = {"version": BUNDLE_VERSION, "model": config["model"], "model_cfg": config["model_cfg"],
                 "embedding": config["embedding"], "features_hash": fhash, "fields": config.get("features"),
+                "pruned_tables": config.get("pruned_tables"),
                 "metrics": json.loads((run_dir / "metrics.json").read_text())}
     tmp = temp_dir_for(out)
     try:

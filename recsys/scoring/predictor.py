@@ -22,6 +22,7 @@ import torch
 from recsys.config import from_dict
 from recsys.data import raw
 from recsys.data.loader import BatchLoader
+from recsys.embeddings.prune import prune_model
 from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import BundleError, DataDirError
@@ -67,6 +68,8 @@ class Predictor:
         cfg_cls, _ = lookup(manifest["model"])
         model = build_model(manifest["model"], from_dict(cfg_cls, manifest["model_cfg"], "model_cfg"),
                             from_dict(EmbeddingConfig, manifest["embedding"], "embedding"), schema, torch.device("cpu"))
+        if manifest.get("pruned_tables"):
+            prune_model(model, sizes=manifest["pruned_tables"], device=torch.device("cpu"))
         state = torch.load(b / "model.pt", map_location="cpu", weights_only=True)
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:

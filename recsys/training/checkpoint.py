@@ -92,3 +92,26 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
         elif isinstance(value, torch.Tensor):
             out[key] = value.detach().cpu().clone()
     return out
+
+
+def load_full_state(model: nn.Module, full: dict[str, torch.Tensor], where: str = "weights") -> None:
+    """Copy whole (unsharded) tensors into ``model``'s live state, sharded or not.
+
+    Each rank copies the slices its local shards hold (``shard_offsets``/``shard_sizes``),
+    so full weights load under any sharding plan. Missing or unexpected keys are an error.
+    """
+    from recsys.errors import TrainingError
+
+    live = model.state_dict()
+    missing, unexpected = sorted(set(live) - set(full)), sorted(set(full) - set(live))
+    if missing or unexpected:
+        raise TrainingError(f"{where} do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    with torch.no_grad():
+        for key, value in live.items():
+            src = full[key]
+            if isinstance(value, ShardedTensor):
+                for shard in value.local_shards():
+                    index = tuple(slice(o, o + n) for o, n in zip(shard.metadata.shard_offsets, shard.metadata.shard_sizes))
+                    shard.tensor.copy_(src[index].to(shard.tensor.device, shard.tensor.dtype))
+            elif isinstance(value, torch.Tensor):
+                value.copy_(src.to(value.device, value.dtype).view_as(value))

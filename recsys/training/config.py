@@ -54,3 +54,34 @@ hardware has native bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32
             raise ConfigError("patience must be >= 0")
         if self.bn_recalibration_batches < 0:
             raise ConfigError("bn_recalibration_batches must be >= 0")
+
+
+@dataclass(frozen=True)
+class OptFSConfig:
+    """OptFS (Lyu et al., WWW 2023): gate search, rewind, retrain on pruned tables.
+
+    Defaults are the paper's DeepFM-on-Criteo setting (gate Adam lr 3e-4, lambda 5e-9, final
+    tau 200, 15 search epochs, rewind epoch 1, m_init 0.5). ``optfs_lambda`` weighs the penalty
+    against a *mean* BCE, so it prunes values below a traffic share, whatever the dataset's
+    size; what shrinks with the data is the number of search steps, and an Adam-stepped
+    logit moves about ``optfs_learning_rate`` per step: keep ``steps x optfs_learning_rate``
+    (the paper's ~40: 8.8k steps x 15 epochs x 3e-4) when the data is smaller (see
+    ``configs/presets/optfs_1m.yaml`` and docs/models.md). ``optfs_rewind_epoch`` is the
+    0-based search epoch at whose start the weights are snapshotted (1: after one epoch).
+    """
+
+    optfs: bool = False
+    optfs_search_epochs: int = 15
+    optfs_final_tau: float = 200.0
+    optfs_lambda: float = 5e-9
+    optfs_rewind_epoch: int = 1
+    optfs_m_init: float = 0.5
+    optfs_learning_rate: float = 3e-4
+
+    def __post_init__(self) -> None:
+        if self.optfs_search_epochs < 1:
+            raise ConfigError("optfs_search_epochs must be >= 1")
+        if not 0 <= self.optfs_rewind_epoch < self.optfs_search_epochs:
+            raise ConfigError(f"optfs_rewind_epoch must be in [0, optfs_search_epochs={self.optfs_search_epochs})")
+        if self.optfs_final_tau < 1 or self.optfs_lambda < 0 or self.optfs_learning_rate <= 0:
+            raise ConfigError("optfs_final_tau must be >= 1, optfs_lambda >= 0, optfs_learning_rate > 0")

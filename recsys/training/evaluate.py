@@ -10,6 +10,7 @@ import torch
 
 from recsys.data.dataset_dir import open_dataset
 from recsys.data.loader import BatchLoader
+from recsys.embeddings.prune import prune_model
 from recsys.embeddings.schema import FeatureSchema
 from recsys.errors import DataDirError
 from recsys.memory import tune_allocator
@@ -27,6 +28,8 @@ def load_run_model(run_dir: Path, schema: FeatureSchema) -> tuple[torch.nn.Modul
     config = json.loads((run_dir / "config.json").read_text())
     cfg = RunConfig.from_json(config)
     model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema, torch.device("cpu"))
+    if config.get("pruned_tables"):
+        prune_model(model, sizes=config["pruned_tables"], device=torch.device("cpu"))
     model.load_state_dict(ckpt.load(run_dir / "model.pt"))
     return model.eval(), config
 

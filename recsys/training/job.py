@@ -8,11 +8,16 @@ rank/world from :mod:`recsys.training.env` only.
       history.jsonl    one line per epoch
       checkpoints/     per-epoch tensors (per rank) + state.json
       model.pt         final (best-epoch) full weights, tensors only
+      optfs/           with ``optfs: true``: the gate search's history and the report
       metrics.json     written last: a run without it is incomplete
+
+With OptFS the run searches gates first (:mod:`recsys.training.stages`), then trains the
+pruned model from the search's rewind point: the same trainer, the same files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -25,15 +30,19 @@ from torch import nn
 
 from recsys.data.dataset_dir import DatasetInfo, open_dataset
 from recsys.data.loader import BatchLoader
+from recsys.embeddings.prune import field_embeddings, prune_model, prune_state, pruned_sizes
 from recsys.embeddings.schema import FeatureSchema
+from recsys.errors import ConfigError
 from recsys.files import write_json_atomic
 from recsys.memory import tune_allocator
 from recsys.models.registry import build_model
 from recsys.training import checkpoint as ckpt
 from recsys.training.env import init_distributed, set_threads
 from recsys.training.loop import EvalResult, Trainer
+from recsys.training.optfs_report import field_table, row_traffic, search_table, write_report
 from recsys.training.parallel import build_optimizer, embedding_parameters, shard
 from recsys.training.runconfig import RunConfig
+from recsys.training.stages import SearchResult, run_search
 
 
 def embedding_bytes(model: nn.Module) -> int:
@@ -73,17 +82,30 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     env = init_distributed()
     set_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
+    if resume and cfg.optfs.optfs:
+        raise ConfigError("--resume is not supported with --optfs: run the search and retrain again")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "metrics.json").unlink(missing_ok=True)
     schema = FeatureSchema.from_manifest(info.manifest, cfg.features)
+    data = loaders(info, schema, cfg, env.rank, env.world_size)
     model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema)
+    extra: dict[str, Any] = {}
+    initial, search = None, None
+    if cfg.optfs.optfs:
+        search = run_search(build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema), cfg.train, cfg.optfs,
+                            env, run_dir / "optfs" / "search", data, progress)
+        extra = _optfs_metrics(model, search)
+        initial = prune_state(search.snapshot, model, prune_model(model, search.keep))
+        extra["pruned_tables"] = pruned_sizes(model)
     n_params, emb_bytes = trainable_params(model), embedding_bytes(model)
     dmp = shard(model, cfg.train, env)
+    if initial is not None:
+        ckpt.load_full_state(dmp, initial, "the OptFS rewind point")
     trainer = Trainer(dmp, build_optimizer(dmp, cfg.train), cfg.train, env, run_dir, progress=progress)
     if env.is_main:
         write_json_atomic(run_dir / "config.json", {**cfg.to_json(), "data_dir": str(data_dir),
-                                              "features_hash": info.manifest["features_hash"]})
-    data = loaders(info, schema, cfg, env.rank, env.world_size)
+                                                    "features_hash": info.manifest["features_hash"],
+                                                    "pruned_tables": extra.pop("pruned_tables", None)})
     start_epoch, history = _resume(trainer) if resume else (0, [])
     fit = trainer.fit(data["train"], data["val"], start_epoch, history)
     val = fit.val or trainer.evaluate(data["val"])
@@ -94,15 +116,37 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
         "embedding_bytes": emb_bytes, "embedding": cfg.embedding.strategy,
         "train_samples_per_s": fit.train_samples_per_s, "scoring_rows_per_s": test.rows_per_s * env.world_size,
         "epochs": fit.epochs_run, "best_epoch": fit.best_epoch + 1, "world_size": env.world_size,
-        "precision": trainer.precision,
+        "precision": trainer.precision, **extra,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+    if search is not None:
+        _write_optfs_report(run_dir / "optfs", model, search, data["train"], env.is_main)
     if env.is_main:
         ckpt.save(run_dir / "model.pt", weights)
         write_json_atomic(run_dir / "metrics.json", metrics)
     if dist.is_initialized():
         dist.barrier()
     return metrics
+
+
+def _optfs_metrics(unpruned: nn.Module, search: SearchResult) -> dict[str, Any]:
+    """Sizes before pruning and the gates' verdict, for metrics.json."""
+    kept = sum(int(k.sum()) for k in search.keep.values())
+    total = sum(int(k.numel()) for k in search.keep.values())
+    rates = [r["train_samples_per_s"] for r in search.history]
+    return {"embedding_bytes_unpruned": embedding_bytes(unpruned),
+            "optfs": {"kept_rows": kept, "total_rows": total, "search_epochs": len(search.history),
+                      "search_samples_per_s": sum(rates) / max(len(rates), 1)}}
+
+
+def _write_optfs_report(out: Path, pruned: nn.Module, search: SearchResult, train: BatchLoader, main: bool) -> None:
+    """``RUN_DIR/optfs/``: per-field verdict of the main field embedding, the search curve, a chart."""
+    plan = next(fe.plan for _, _, fe in field_embeddings(pruned) if fe.plan.prefix == "")
+    unpruned_plan = dataclasses.replace(plan, tables=tuple(
+        dataclasses.replace(t, num_embeddings=len(search.keep[t.name])) for t in plan.tables))
+    traffic = row_traffic(unpruned_plan, train)
+    if main:
+        write_report(out, field_table(unpruned_plan, search.keep, traffic), search_table(search.history))
 
 
 def _resume(trainer: Trainer) -> tuple[int, list[dict[str, float]]]:

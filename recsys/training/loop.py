@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 import torch.distributed as dist
@@ -72,13 +72,25 @@ def score_loader(model: nn.Module, loader: BatchLoader, mixed_precision: str, de
     return EvalResult(m["auc"], m["logloss"], int(m["rows"]), m["rows"] / max(seconds, 1e-9))
 
 
+Penalty = Callable[[], torch.Tensor]
+"""A scalar added to every step's loss that depends on weights only (OptFS gate sparsity)."""
+
+
 class Trainer:
-    """Runs :meth:`fit` and :meth:`evaluate` for a sharded model; see the module docstring."""
+    """Runs :meth:`fit` and :meth:`evaluate` for a sharded model; see the module docstring.
+
+    ``penalties`` are added to each step's task loss. ``restore_best=False`` keeps the last
+    epoch's weights and ``checkpoints=False`` writes none (a search stage wants its final
+    state, not its best validation epoch, and nothing to resume from).
+    """
 
     def __init__(self, model: nn.Module, optimizer: Any, cfg: TrainConfig, env: DistEnv, run_dir: Path,
-                 callbacks: Optional[list[Callback]] = None, progress: bool = True) -> None:
+                 callbacks: Optional[list[Callback]] = None, progress: bool = True,
+                 penalties: Optional[list[Penalty]] = None, restore_best: bool = True,
+                 checkpoints: bool = True) -> None:
         self.model, self.optimizer, self.cfg, self.env = model, optimizer, cfg, env
         self.run_dir, self.task, self.progress = run_dir, CTRTask(), progress
+        self.penalties, self.restore_best, self.checkpoints = list(penalties or []), restore_best, checkpoints
         self.early = EarlyStopping(cfg.patience, cfg.monitor)
         self.callbacks: list[Callback] = [self.early] + list(callbacks or [])
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -110,13 +122,16 @@ class Trainer:
             self._set_lr(total_steps)
             with self._autocast():
                 out = self.model(batch.dense, batch.sparse)
-            loss = self.task.loss(out, batch.labels)
+            task_loss = self.task.loss(out, batch.labels)
+            loss = task_loss
+            for penalty in self.penalties:
+                loss = loss + penalty()
             self.optimizer.zero_grad()
             loss.backward()
             if self.cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(self._dense_grads(), self.cfg.max_grad_norm)
             self.optimizer.step()
-            value = float(loss.detach())
+            value = float(task_loss.detach())
             if not math.isfinite(value):
                 raise TrainingError(f"non-finite loss ({value}) at epoch {epoch + 1}, step {self.step}; "
                                     "lower learning_rate or enable max_grad_norm")
@@ -158,14 +173,15 @@ class Trainer:
                 cb.on_epoch_end(self, epoch, record)
             self._plateau(epoch)
             result.history.append(record)
-            self.save_checkpoint(epoch, result.history)
+            if self.checkpoints:
+                self.save_checkpoint(epoch, result.history)
             self._write_history(result.history)
             result.epochs_run = epoch + 1
             if self.early.stop:
                 break
         result.best_epoch = self.early.best_epoch
         result.train_samples_per_s = sum(rates) / len(rates) if rates else 0.0
-        if self.early.best_epoch + 1 != result.epochs_run:
+        if self.restore_best and self.early.best_epoch + 1 != result.epochs_run:
             self.restore(self.early.best_epoch)
             result.val = None
         return result

@@ -3,7 +3,8 @@
 Embedding tables get their optimizer fused into the fbgemm kernels
 (``apply_optimizer_in_backward``) before ``DistributedModelParallel`` plans and
 materializes them: no dense gradient over whole tables is ever formed. Dense parameters
-get a torch optimizer. Both are combined into one keyed optimizer with one state dict.
+get a torch optimizer, and OptFS gate logits (replicated tables, :mod:`recsys.embeddings.gates`)
+their own Adam without weight decay. All are combined into one keyed optimizer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torchrec.optim.apply_optimizer_in_backward import apply_optimizer_in_backwa
 from torchrec.optim.keyed import CombinedOptimizer, KeyedOptimizerWrapper
 from torchrec.optim.optimizers import in_backward_optimizer_filter
 
+from recsys.embeddings.gates import GATE_PREFIX, is_gate_table
 from recsys.embeddings.sharding import sharding_constraints
 from recsys.errors import ConfigError
 from recsys.training.config import TrainConfig
@@ -37,7 +39,9 @@ _DENSE = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch
 
 
 def embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
-    return [p for m in model.modules() if isinstance(m, EmbeddingBagCollection) for p in m.parameters()]
+    """The weights of every embedding table of an unsharded ``model`` (OptFS gate tables excluded)."""
+    return [p for m in model.modules() if isinstance(m, EmbeddingBagCollection)
+            and not all(is_gate_table(t.name) for t in m.embedding_bag_configs()) for p in m.parameters()]
 
 
 def fuse_sparse_optimizer(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> None:
@@ -65,10 +69,17 @@ def shard(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> DistributedModelP
     return DistributedModelParallel(model, device=env.device, plan=plan, sharders=sharders)
 
 
-def build_optimizer(dmp: DistributedModelParallel, cfg: TrainConfig) -> CombinedOptimizer:
-    """Fused sparse optimizer + torch optimizer over the dense parameters."""
-    dense_params = dict(in_backward_optimizer_filter(dmp.named_parameters()))
+def build_optimizer(dmp: DistributedModelParallel, cfg: TrainConfig,
+                    gate_learning_rate: float | None = None) -> CombinedOptimizer:
+    """Fused sparse optimizer + torch optimizer over the dense parameters (+ Adam on gate logits)."""
+    params = dict(in_backward_optimizer_filter(dmp.named_parameters()))
+    gates = {k: v for k, v in params.items() if GATE_PREFIX in k}
+    dense_params = {k: v for k, v in params.items() if k not in gates}
     cls = _DENSE[cfg.optimizer]
     dense = KeyedOptimizerWrapper(dense_params, lambda ps: cls(ps, lr=cfg.learning_rate,
                                                                 weight_decay=cfg.net_regularizer))
-    return CombinedOptimizer([dmp.fused_optimizer, dense])
+    parts = [dmp.fused_optimizer, dense]
+    if gates:
+        lr = gate_learning_rate or cfg.learning_rate
+        parts.append(KeyedOptimizerWrapper(gates, lambda ps: torch.optim.Adam(ps, lr=lr)))
+    return CombinedOptimizer(parts)

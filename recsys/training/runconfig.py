@@ -16,7 +16,7 @@ from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import ConfigError
 from recsys.features.spec import CONFIG_ROOT
 from recsys.models.registry import lookup
-from recsys.training.config import TrainConfig
+from recsys.training.config import OptFSConfig, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,13 @@ class RunConfig:
     embedding: EmbeddingConfig
     train: TrainConfig
     features: Optional[tuple[str, ...]] = None
+    optfs: OptFSConfig = OptFSConfig()
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "model_cfg": dataclasses.asdict(self.model_cfg),
                 "embedding": dataclasses.asdict(self.embedding), "train": dataclasses.asdict(self.train),
-                "features": list(self.features) if self.features is not None else None}
+                "features": list(self.features) if self.features is not None else None,
+                "optfs": dataclasses.asdict(self.optfs)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "RunConfig":
@@ -41,7 +43,8 @@ class RunConfig:
         return cls(data["model"], from_dict(model_cls, data["model_cfg"], "model_cfg"),
                    from_dict(EmbeddingConfig, data["embedding"], "embedding"),
                    from_dict(TrainConfig, data["train"], "train"),
-                   tuple(features) if features is not None else None)
+                   tuple(features) if features is not None else None,
+                   from_dict(OptFSConfig, data.get("optfs") or {}, "optfs"))
 
 
 def model_defaults(model: str) -> dict[str, Any]:
@@ -74,7 +77,7 @@ def resolve(model: str, config_file: Optional[Path] = None, overrides: Optional[
             raise ConfigError(f"{config_file}: its model does not match --model {model}")
         data = apply_overrides(data, user)
     data = apply_overrides(data, dict(overrides or {}))
-    parts: dict[type, dict[str, Any]] = {model_cls: {}, EmbeddingConfig: {}, TrainConfig: {}}
+    parts: dict[type, dict[str, Any]] = {model_cls: {}, EmbeddingConfig: {}, TrainConfig: {}, OptFSConfig: {}}
     names = {cls: {f.name for f in dataclasses.fields(cls)} for cls in parts}
     for key, value in data.items():
         owner = next((cls for cls in parts if key in names[cls]), None)
@@ -85,4 +88,5 @@ def resolve(model: str, config_file: Optional[Path] = None, overrides: Optional[
     return RunConfig(model, from_dict(model_cls, parts[model_cls], model),
                      from_dict(EmbeddingConfig, parts[EmbeddingConfig], "embedding"),
                      from_dict(TrainConfig, parts[TrainConfig], "train"),
-                     tuple(features) if features is not None else None)
+                     tuple(features) if features is not None else None,
+                     from_dict(OptFSConfig, parts[OptFSConfig], "optfs"))
