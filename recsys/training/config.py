@@ -61,13 +61,14 @@ class OptFSConfig:
     """OptFS (Lyu et al., WWW 2023): gate search, rewind, retrain on pruned tables.
 
     Defaults are the paper's DeepFM-on-Criteo setting (gate Adam lr 3e-4, lambda 5e-9, final
-    tau 200, 15 search epochs, rewind epoch 1, m_init 0.5). ``optfs_lambda`` weighs the penalty
-    against a *mean* BCE, so it prunes values below a traffic share, whatever the dataset's
-    size; what shrinks with the data is the number of search steps, and an Adam-stepped
-    logit moves about ``optfs_learning_rate`` per step: keep ``steps x optfs_learning_rate``
-    (the paper's ~40: 8.8k steps x 15 epochs x 3e-4) when the data is smaller (see
-    ``configs/presets/optfs_1m.yaml`` and docs/models.md). ``optfs_rewind_epoch`` is the
-    0-based search epoch at whose start the weights are snapshotted (1: after one epoch).
+    tau 200, 15 search epochs, rewind epoch 1, m_init 0.5), for Criteo's 36.7M training rows.
+    For ``N`` training rows (docs/models.md, OptFS): ``optfs_lambda = 0.18 / N`` (the BCE is a
+    mean, so a value seen ``c`` times weighs ``c / N`` against a per-row penalty: this prunes
+    the same counts at any ``N``) and, below a few million rows, ``optfs_learning_rate =
+    0.25 / sqrt(2 * steps per epoch)`` (an Adam-stepped logit random-walks ``lr * sqrt(steps)``;
+    keep that well under ``m_init`` over the first two epochs). ``configs/optfs/criteo_1m.yaml``
+    is the rule for 800k rows. ``optfs_rewind_epoch`` is the 0-based search epoch at whose
+    start the weights are snapshotted (1: after one epoch; 0: the initial weights).
     """
 
     optfs: bool = False

@@ -21,7 +21,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(rank: int, world: int, port: int, data: str, run: str, model: str) -> None:
+OPTFS = {"optfs": True, "optfs_search_epochs": 2, "optfs_learning_rate": 0.05, "optfs_lambda": 1e-6,
+         "optfs_rewind_epoch": 0}
+
+
+def _worker(rank: int, world: int, port: int, data: str, run: str, model: str, extra: dict) -> None:
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
                        "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
     import logging
@@ -33,14 +37,14 @@ def _worker(rank: int, world: int, port: int, data: str, run: str, model: str) -
     from recsys.training.runconfig import resolve
 
     cfg = resolve(model, overrides={"batch_size": 1024, "dnn_hidden_units": [32], "epochs": 2, "threads": 1,
-                                    "strategy": "unified", "budget": "20000rows", "chunks": 2})
+                                    "strategy": "unified", "budget": "20000rows", "chunks": 2, **extra})
     run_training(Path(data), Path(run), cfg, progress=False)
 
 
 @pytest.mark.parametrize("model", ["deepfm"])
 def test_two_ranks_train_and_evaluate_every_row(criteo_data: Path, tmp_path: Path, model: str) -> None:
     run = tmp_path / "run"
-    mp.start_processes(_worker, args=(2, _free_port(), str(criteo_data), str(run), model), nprocs=2,
+    mp.start_processes(_worker, args=(2, _free_port(), str(criteo_data), str(run), model, {}), nprocs=2,
                        join=True, start_method="spawn")
     metrics = json.loads((run / "metrics.json").read_text())
     splits = open_dataset(criteo_data).manifest["splits"]
@@ -49,6 +53,18 @@ def test_two_ranks_train_and_evaluate_every_row(criteo_data: Path, tmp_path: Pat
     assert metrics["test"]["auc"] > 0.62
     assert (run / "checkpoints" / "epoch-2.rank0.pt").is_file() and (run / "checkpoints" / "epoch-2.rank1.pt").is_file()
     assert (run / "model.pt").is_file()
+
+
+def test_two_ranks_search_optfs_gates_and_retrain_pruned(criteo_data: Path, tmp_path: Path) -> None:
+    """The OptFS search runs on sharded tables with replicated gates; the pruned retrain too."""
+    run = tmp_path / "optfs"
+    mp.start_processes(_worker, args=(2, _free_port(), str(criteo_data), str(run), "deepfm", OPTFS), nprocs=2,
+                       join=True, start_method="spawn")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["optfs"]["search_epochs"] == 2
+    assert metrics["embedding_bytes"] < metrics["embedding_bytes_unpruned"]
+    assert metrics["test"]["rows"] == open_dataset(criteo_data).manifest["splits"]["test"]
+    assert metrics["test"]["auc"] > 0.62 and (run / "optfs" / "fields.tsv").is_file()
 
 
 @pytest.mark.slow
