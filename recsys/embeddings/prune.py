@@ -121,6 +121,7 @@ def prune_state(state: Mapping[str, torch.Tensor], model: nn.Module,
         match = _TABLE_KEY.search(key)
         if key.endswith("remap.row_map"):
             fe = model.get_submodule(key[: -len(".remap.row_map")])
+            assert isinstance(fe, FieldEmbedding)
             out[key] = torch.cat([pruning[t.name].row_map for t in fe.plan.tables])
         elif match and match.group(1) in pruning:
             kept = pruning[match.group(1)].kept
