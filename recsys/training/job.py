@@ -140,8 +140,10 @@ def _optfs_metrics(unpruned: nn.Module, search: SearchResult) -> dict[str, Any]:
 
 
 def _write_optfs_report(out: Path, pruned: nn.Module, search: SearchResult, train: BatchLoader, main: bool) -> None:
-    """``RUN_DIR/optfs/``: per-field verdict of the main field embedding, the search curve, a chart."""
-    plan = next(fe.plan for _, _, fe in field_embeddings(pruned) if fe.plan.prefix == "")
+    """``RUN_DIR/optfs/``: per-field verdict of the main field embedding (LR: its weight table), the
+    search curve, a chart."""
+    plans = sorted((fe.plan for _, _, fe in field_embeddings(pruned)), key=lambda p: p.prefix != "")
+    plan = plans[0]
     unpruned_plan = dataclasses.replace(plan, tables=tuple(
         dataclasses.replace(t, num_embeddings=len(search.keep[t.name])) for t in plan.tables))
     traffic = row_traffic(unpruned_plan, train)

@@ -26,3 +26,9 @@ def test_ingest_benchmark_prints_rows_per_second_and_ratio(tmp_path: Path) -> No
 def test_models_benchmark_trains_and_tabulates(tmp_path: Path) -> None:
     out = _run("models.py", "--rows", "4000", "--models", "lr", "--out", str(tmp_path))
     assert "oracle AUC of the file" in out and out.strip().splitlines()[-1].startswith("lr ")
+
+
+def test_optfs_benchmark_compares_plain_and_pruned_runs(tmp_path: Path) -> None:
+    out = _run("optfs.py", "--rows", "6000", "--models", "lr", "--epochs", "1", "--out", str(tmp_path))
+    assert "OptFS flags: --optfs" in out and "lr_vocab: test AUC" in out and "deepfm_unified: test AUC" in out
+    assert (tmp_path / "optfs.csv").read_text().count("\n") == 5

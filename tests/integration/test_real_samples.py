@@ -103,3 +103,29 @@ def test_real_samples_train_end_to_end(tmp_path: Path) -> None:
         m = run_training(data, tmp_path / f"run_{fmt}", cfg, progress=False)
         assert m["test"]["rows"] == open_dataset(data).manifest["splits"]["test"]
         assert 0.55 < m["test"]["auc"] < 1.0 and math.isfinite(m["test"]["logloss"])
+
+
+@pytest.mark.parametrize("fmt,rel,strategy", [("criteo", "criteo_head/criteo_head9999.tsv", "vocab"),
+                                              ("criteo", "criteo_head/criteo_head9999.tsv", "hashed"),
+                                              ("avazu", "avazu_head/avazu_head8999.csv", "unified")])
+def test_real_samples_optfs_end_to_end(tmp_path: Path, fmt: str, rel: str, strategy: str) -> None:
+    """OptFS on real rows (smoke): search, pruned retrain, export and score the raw file."""
+    from recsys.export.bundle import export_bundle
+    from recsys.scoring.predictor import Predictor
+    from recsys.training.job import run_training
+    from recsys.training.runconfig import resolve
+
+    data = tmp_path / "data"
+    prepare_dataset([shared_file(rel)], load_dataset_config(fmt), data, fmt)
+    rows = open_dataset(data).manifest["splits"]["train"]
+    cfg = resolve("deepfm", overrides={"batch_size": 512, "dnn_hidden_units": [64, 64], "epochs": 2,
+                                       "strategy": strategy, "budget": None if strategy == "vocab" else "0.25MB",
+                                       "optfs": True, "optfs_search_epochs": 3, "optfs_rewind_epoch": 0,
+                                       "optfs_lambda": 0.18 / rows, "optfs_learning_rate": 0.25 / (2 * rows / 512) ** 0.5})
+    m = run_training(data, tmp_path / "run", cfg, progress=False)
+    assert 0 < m["optfs"]["kept_rows"] < m["optfs"]["total_rows"]
+    assert m["embedding_bytes"] < m["embedding_bytes_unpruned"] and 0.55 < m["test"]["auc"] < 1.0
+    export_bundle(tmp_path / "run", tmp_path / "bundle")
+    result = Predictor.load(tmp_path / "bundle").score_files([shared_file(rel)], fmt, tmp_path / "s.parquet")
+    scores = pl.read_parquet(tmp_path / "s.parquet")["score"]
+    assert result.rows == scores.len() and scores.null_count() == 0
