@@ -23,7 +23,7 @@ from typing import Iterator, Mapping, Optional
 import torch
 from torch import nn
 
-from recsys.embeddings.gates import GateTables, gated_table, is_gate_table
+from recsys.embeddings.gates import GateTables, gate_modules
 from recsys.embeddings.module import FieldEmbedding
 from recsys.embeddings.strategies import TablePlan
 from recsys.layers.gates import hard_gate
@@ -45,13 +45,13 @@ def attach_gates(model: nn.Module, m_init: float, device: Optional[torch.device]
         fe.gates = GateTables(fe.plan, m_init, device)
 
 
-def keep_masks(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Hard gates of a full state dict: ``{table: (rows,) bool}``, ``m > 0``."""
+def keep_masks(model: nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Hard gates (``m > 0``) per embedding table: ``{table: (rows,) bool}``, from the full state
+    dict of gated ``model`` (sharded or not)."""
     out = {}
-    for key, value in state.items():
-        match = _TABLE_KEY.search(key)
-        if match and is_gate_table(match.group(1)):
-            out[gated_table(match.group(1))] = hard_gate(value.reshape(-1))
+    for gates in gate_modules(model):
+        key = next(k for k in state if k.endswith(f"embedding_bags.{gates.name}.weight"))
+        out.update({table: hard_gate(m) for table, m in gates.split(state[key]).items()})
     return out
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from recsys.data.loader import BatchLoader
-from recsys.embeddings.gates import gate_modules, is_gate_table, kept_fraction, set_temperature
+from recsys.embeddings.gates import GATE_PREFIX, gate_modules, kept_fraction, set_temperature
 from recsys.embeddings.prune import attach_gates, keep_masks
 from recsys.layers.gates import temperature
 from recsys.training import checkpoint as ckpt
@@ -65,7 +65,7 @@ class RewindSnapshot:
 
 
 def _is_gate_key(key: str) -> bool:
-    return any(is_gate_table(part) for part in key.split("."))
+    return GATE_PREFIX in key
 
 
 @dataclass
@@ -97,6 +97,6 @@ def run_search(model: nn.Module, train: TrainConfig, optfs: OptFSConfig, env: Di
                       callbacks=[schedule, snapshot], progress=progress, restore_best=False, checkpoints=False,
                       penalties=[lambda: optfs.optfs_lambda * torch.stack([g.penalty() for g in gates]).sum()])
     fit = trainer.fit(loaders["train"], loaders["val"])
-    keep = keep_masks(ckpt.full_state_dict(dmp))
+    keep = keep_masks(dmp, ckpt.full_state_dict(dmp))
     assert snapshot.state is not None, "the rewind epoch lies inside the search (checked by OptFSConfig)"
     return SearchResult(snapshot.state, keep, fit.history)

@@ -43,9 +43,15 @@ def test_hashed_and_unified_tables_get_one_new_oov_row() -> None:
 
 
 def test_keep_masks_are_hard_gates_of_the_saved_logits() -> None:
-    state = {"x.gates.ebc.embedding_bags.optfs_gate__t_a.weight": torch.tensor([[0.2], [-0.1], [0.0], [3.0]]),
-             "x.ebc.embedding_bags.t_a.weight": torch.zeros(4, 8)}
-    assert keep_masks(state)["t_a"].tolist() == [True, False, False, True]
+    """One gate table per field embedding, split back into its tables' rows."""
+    model = _model("dnn", _schema(2))  # tables t_C0 (5 rows) and t_C1 (8 rows)
+    attach_gates(model, 0.5, torch.device("cpu"))
+    logits = torch.full((13, 1), -1.0)
+    logits[[0, 4, 5, 12]] = torch.tensor([[0.2], [1e-6], [3.0], [0.5]])
+    logits[6] = 0.0
+    keep = keep_masks(model, {"sparse_arch.embedding.gates.ebc.embedding_bags.optfs_gate__main.weight": logits})
+    assert keep["t_C0"].tolist() == [True, False, False, False, True]
+    assert keep["t_C1"].tolist() == [True, False, False, False, False, False, False, True]
 
 
 @pytest.mark.parametrize("name", list(MODELS))
