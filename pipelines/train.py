@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from recsys.config import parse_set_args
-from recsys.training.runconfig import read_feature_list, resolve
+from recsys.errors import ConfigError
+from recsys.ranking.candidates import top_pairs
+from recsys.training.runconfig import RunConfig, read_feature_list, resolve
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,11 +29,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (with --workers)")
     p.add_argument("--features", type=Path, help="train on the fields listed in FILE (e.g. recsys rank --top-k)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted RUN_DIR from its last epoch")
+    p.add_argument("--candidates", type=Path,
+                   help="optinter: search only the top pairs (optinter_candidates_top_k) of a recsys rank report "
+                        "(relations.tsv or pairwise_ranks.tsv)")
     p.add_argument("--optfs", action="store_true",
                    help="OptFS: search per-value feature gates, rewind, retrain on the pruned tables (optfs_* keys)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     return p
+
+
+def with_candidates(cfg: RunConfig, report: Path) -> RunConfig:
+    """``--candidates``: OptInter's candidate pairs from a rank report (its top ``optinter_candidates_top_k``)."""
+    if cfg.model != "optinter":
+        raise ConfigError("--candidates is for --model optinter")
+    pairs = top_pairs(report, cfg.model_cfg.optinter_candidates_top_k)
+    return dataclasses.replace(cfg, model_cfg=dataclasses.replace(cfg.model_cfg, optinter_pairs=tuple(pairs)))
 
 
 def overrides(a: argparse.Namespace) -> dict[str, Any]:
@@ -44,6 +58,8 @@ def overrides(a: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str]) -> dict[str, Any]:
     a = parser().parse_args(argv)
     cfg = resolve(a.model, a.config, overrides(a), read_feature_list(a.features) if a.features else None)
+    if a.candidates:
+        cfg = with_candidates(cfg, a.candidates)
     import torchrec.distributed.planner  # noqa: F401  (its loggers exist from here on)
 
     from pipelines.cli import quiet_libraries
@@ -72,6 +88,12 @@ def format_metrics(m: dict[str, Any]) -> str:
                  f"{m['embedding_bytes_unpruned']:,} -> {m['embedding_bytes']:,}; search "
                  f"{o['search_epochs']} epochs at {o['search_samples_per_s']:,.0f} samples/s; "
                  f"per-field report in optfs/fields.tsv")
+    if "optinter" in m:
+        o = m["optinter"]
+        line += (f"\nOptInter: of {o['pairs']} pairs memorize {o['memorize']}, factorize {o['factorize']}, "
+                 f"naive {o['naive']}; params {m['params']:,} (all-memorize {o['all_memorize']['params']:,}, "
+                 f"all-factorize {o['all_factorize']['params']:,}); search {o['search_samples_per_s']:,.0f} "
+                 f"samples/s; per-pair report in optinter/methods.tsv")
     return line
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from recsys.features.hashing import GOLDEN, MIX1, MIX2, signed64
+from recsys.features.hashing import CROSS_MULTIPLIER, GOLDEN, MIX1, MIX2, signed64
 
 
 def _srl(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -28,3 +28,10 @@ def bucket_torch(ids: torch.Tensor, salt_value: int | torch.Tensor, rows: int | 
     ``salt_value`` and ``rows`` may be scalars or tensors broadcast against ``ids``.
     """
     return _srl(splitmix64_torch(ids ^ salt_value), 1) % rows
+
+
+def cross_rows_torch(a: torch.Tensor, b: torch.Tensor, salt_value: int | torch.Tensor,
+                     rows: int | torch.Tensor) -> torch.Tensor:
+    """Rows of cross values ``(a, b)`` (int64 ids, broadcast): ``bucket(a * CROSS_MULTIPLIER ^ b, salt, rows)``,
+    the arithmetic of :func:`recsys.features.hashing.cross_rows_numpy`."""
+    return bucket_torch((a * signed64(CROSS_MULTIPLIER)) ^ b, salt_value, rows)

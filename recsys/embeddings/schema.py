@@ -22,6 +22,8 @@ class FeatureSchema:
     cardinalities: tuple[int, ...]
     dense: tuple[str, ...]
     encoding: str
+    bucketized: tuple[str, ...] = ()
+    """Categorical fields that are bucketized dense values (Criteo's ``I1..I13`` by default)."""
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any], keep: Optional[Sequence[str]] = None) -> "FeatureSchema":
@@ -34,7 +36,8 @@ class FeatureSchema:
             feats = [f for f in feats if f["name"] in set(keep)]
         cats = [f for f in feats if f["kind"] == "categorical"]
         return cls(tuple(f["name"] for f in cats), tuple(max(int(f["cardinality"]), 1) for f in cats),
-                   tuple(f["name"] for f in feats if f["kind"] == "dense"), str(manifest["encoding"]))
+                   tuple(f["name"] for f in feats if f["kind"] == "dense"), str(manifest["encoding"]),
+                   tuple(f["name"] for f in cats if str(f.get("transform", "")).startswith("bucket")))
 
     @property
     def cards(self) -> dict[str, int]:

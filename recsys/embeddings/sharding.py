@@ -2,7 +2,7 @@
 
 Every table uses the fused fbgemm kernel (optimizer inside the backward). Tables are
 never data-parallel: a replicated table would need dense all-reduced gradients over its
-rows, which is exactly what the fused path avoids. On CUDA, unified (shared) tables shard
+rows, which is exactly what the fused path avoids. On CUDA, shared tables (unified, OptInter's cross table) shard
 row-wise so that one big table spreads over all ranks, the others table-wise or row-wise.
 TorchRec offers no row-wise sharding on CPU; there the shared table shards column-wise
 (each rank holds every row, a slice of the columns) and the others table-wise.
@@ -18,6 +18,7 @@ from torchrec.distributed.planner.types import ParameterConstraints
 from torchrec.distributed.types import ShardingType
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 
+from recsys.embeddings.crosses import CROSS_TABLE
 from recsys.embeddings.gates import is_gate_table
 
 
@@ -42,6 +43,6 @@ def sharding_constraints(model: nn.Module, device_type: str = "cpu") -> dict[str
                 out[table.name] = ParameterConstraints(sharding_types=[ShardingType.DATA_PARALLEL.value],
                                                        compute_kernels=[EmbeddingComputeKernel.DENSE.value])
                 continue
-            types = _sharding_types("unified_" in table.name, device_type)
+            types = _sharding_types("unified_" in table.name or table.name == CROSS_TABLE, device_type)
             out[table.name] = ParameterConstraints(sharding_types=types, compute_kernels=fused)
     return out

@@ -87,3 +87,21 @@ def bucket_numpy(ids: np.ndarray, salt_value: int, rows: int) -> np.ndarray:
     """``(splitmix64(id ^ salt) >>> 1) % rows`` on int64 arrays (twin of the torch version)."""
     u = ids.astype(np.int64).view(np.uint64) ^ np.int64(salt_value).view(np.uint64)
     return ((splitmix64_numpy(u) >> np.uint64(1)) % np.uint64(rows)).astype(np.int64)
+
+
+CROSS_MULTIPLIER = MIX1
+"""Odd 64-bit constant: a cross value's key is ``a * CROSS_MULTIPLIER ^ b`` (wrapping), a
+bijection of ``a`` for fixed ``b``, so distinct ``(a, b)`` collide only in the final bucket."""
+
+
+def cross_rows_numpy(a: np.ndarray, b: np.ndarray, salt_value: int, rows: int) -> np.ndarray:
+    """Row of the cross value ``(a, b)`` of one field pair in a hashed cross table (OptInter):
+    ``bucket(a * CROSS_MULTIPLIER ^ b, salt, rows)`` on int64 ids (twin of the torch version)."""
+    with np.errstate(over="ignore"):
+        key = (a.astype(np.int64).view(np.uint64) * np.uint64(CROSS_MULTIPLIER)) ^ b.astype(np.int64).view(np.uint64)
+    return bucket_numpy(key.view(np.int64), salt_value, rows)
+
+
+def pair_salt(field_a: str, field_b: str) -> int:
+    """Salt of the cross of two fields (order matters: ``A x B``), as int64."""
+    return signed64(fnv1a64_bytes(f"{field_a}\x1e{field_b}".encode()))

@@ -9,7 +9,7 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    """``(B, in_dim) -> (B, units[-1])`` or ``(B, out_dim)``: Linear -> [BatchNorm] -> ReLU -> [Dropout].
+    """``(B, in_dim) -> (B, units[-1])`` or ``(B, out_dim)``: Linear -> [BatchNorm | LayerNorm] -> ReLU -> [Dropout].
 
     Example:
         >>> MLP(8, [4, 4], out_dim=1)(torch.zeros(2, 8)).shape
@@ -17,13 +17,15 @@ class MLP(nn.Module):
     """
 
     def __init__(self, in_dim: int, units: Sequence[int], out_dim: Optional[int] = None,
-                 dropout: float = 0.0, batch_norm: bool = False) -> None:
+                 dropout: float = 0.0, batch_norm: bool = False, layer_norm: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for width in units:
             layers.append(nn.Linear(in_dim, width))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(width))
+            elif layer_norm:
+                layers.append(nn.LayerNorm(width))
             layers.append(nn.ReLU())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
@@ -35,3 +37,14 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    @property
+    def first(self) -> nn.Linear:
+        """The first Linear layer (callers that compute it themselves use :meth:`after_first`)."""
+        layer = self.net[0]
+        assert isinstance(layer, nn.Linear)
+        return layer
+
+    def after_first(self, h: torch.Tensor) -> torch.Tensor:
+        """The layers after the first Linear, applied to its output ``h``."""
+        return self.net[1:](h)

@@ -18,6 +18,7 @@ from recsys.models.fgcnn import FGCNN, FGCNNConfig
 from recsys.models.fm import FM, FMConfig
 from recsys.models.ipnn import IPNN, IPNNConfig
 from recsys.models.lr import LR, LRConfig
+from recsys.models.optinter import OptInter, OptInterConfig
 
 MODELS: dict[str, tuple[type, Callable[..., Any]]] = {
     "lr": (LRConfig, LR),
@@ -29,6 +30,7 @@ MODELS: dict[str, tuple[type, Callable[..., Any]]] = {
     "autoint": (AutoIntConfig, AutoInt),
     "autoint+": (AutoIntConfig, AutoIntPlus),
     "fgcnn": (FGCNNConfig, FGCNN),
+    "optinter": (OptInterConfig, OptInter),
 }
 
 

@@ -9,10 +9,13 @@ rank/world from :mod:`recsys.training.env` only.
       checkpoints/     per-epoch tensors (per rank) + state.json
       model.pt         final (best-epoch) full weights, tensors only
       optfs/           with ``optfs: true``: the gate search's history and the report
+      optinter/        OptInter: the method search's history, methods.tsv and the heatmap
       metrics.json     written last: a run without it is incomplete
 
 With OptFS the run searches gates first (:mod:`recsys.training.stages`), then trains the
-pruned model from the search's rewind point: the same trainer, the same files.
+pruned model from the search's rewind point; OptInter searches each pair's method first
+(:mod:`recsys.training.optinter`), then trains the chosen model from scratch: the same
+trainer, the same files.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from recsys.training.loop import EvalResult, Trainer
 from recsys.training.optfs_report import field_table, row_traffic, search_table, write_report
 from recsys.training.parallel import build_optimizer, embedding_parameters, shard
 from recsys.training.runconfig import RunConfig
+from recsys.training.optinter import SearchOutcome, counts, model_sizes, retrain_config, run_optinter_search
+from recsys.training.optinter import write_report as write_optinter_report
 from recsys.training.stages import SearchResult, run_search
 
 
@@ -82,14 +87,20 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     env = init_distributed()
     set_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
-    if resume and cfg.optfs.optfs:
-        raise ConfigError("--resume is not supported with --optfs: run the search and retrain again")
+    searching = cfg.optfs.optfs or (cfg.model == "optinter" and cfg.model_cfg.optinter_mode == "search")
+    if resume and searching:
+        raise ConfigError("--resume is not supported for runs that search (--optfs, optinter): run them again")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "metrics.json").unlink(missing_ok=True)
     schema = FeatureSchema.from_manifest(info.manifest, cfg.features)
     data = loaders(info, schema, cfg, env.rank, env.world_size)
-    model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema)
     extra: dict[str, Any] = {}
+    interactions = None
+    if cfg.model == "optinter" and cfg.model_cfg.optinter_mode == "search":
+        interactions = run_optinter_search(cfg, schema, env, run_dir / "optinter" / "search", data, progress)
+        extra["optinter"] = _optinter_metrics(cfg, schema, interactions)
+        cfg = retrain_config(cfg, interactions)
+    model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema)
     initial, search = None, None
     if cfg.optfs.optfs:
         search = run_search(build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema), cfg.train, cfg.optfs,
@@ -119,6 +130,8 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
         "precision": trainer.precision, **extra,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+    if interactions is not None and env.is_main:
+        write_optinter_report(run_dir / "optinter", interactions, schema.categorical)
     if search is not None:
         _write_optfs_report(run_dir / "optfs", model, search, data["train"], env.is_main)
     if env.is_main:
@@ -137,6 +150,13 @@ def _optfs_metrics(unpruned: nn.Module, search: SearchResult) -> dict[str, Any]:
     return {"embedding_bytes_unpruned": embedding_bytes(unpruned),
             "optfs": {"kept_rows": kept, "total_rows": total, "search_epochs": len(search.history),
                       "search_samples_per_s": sum(rates) / max(len(rates), 1)}}
+
+
+def _optinter_metrics(cfg: RunConfig, schema: FeatureSchema, outcome: SearchOutcome) -> dict[str, Any]:
+    """Chosen methods and the sizes of the all-memorize and all-factorize baselines."""
+    return {**counts(outcome.methods), "pairs": len(outcome.pairs), "search_samples_per_s": outcome.samples_per_s,
+            "search_epochs": len(outcome.history), "all_memorize": model_sizes(cfg, schema, "memorize"),
+            "all_factorize": model_sizes(cfg, schema, "factorize")}
 
 
 def _write_optfs_report(out: Path, pruned: nn.Module, search: SearchResult, train: BatchLoader, main: bool) -> None:

@@ -74,12 +74,14 @@ def score_loader(model: nn.Module, loader: BatchLoader, mixed_precision: str, de
 
 Penalty = Callable[[], torch.Tensor]
 """A scalar added to every step's loss that depends on weights only (OptFS gate sparsity)."""
+StepHook = Callable[["Trainer"], None]
+"""Called before every training step (``trainer.step`` is the global step): OptInter's annealing."""
 
 
 class Trainer:
     """Runs :meth:`fit` and :meth:`evaluate` for a sharded model; see the module docstring.
 
-    ``penalties`` are added to each step's task loss. ``restore_best=False`` keeps the last
+    ``penalties`` are added to each step's task loss; ``step_hooks`` run before each step. ``restore_best=False`` keeps the last
     epoch's weights and ``checkpoints=False`` writes none (a search stage wants its final
     state, not its best validation epoch, and nothing to resume from).
     """
@@ -87,10 +89,11 @@ class Trainer:
     def __init__(self, model: nn.Module, optimizer: Any, cfg: TrainConfig, env: DistEnv, run_dir: Path,
                  callbacks: Optional[list[Callback]] = None, progress: bool = True,
                  penalties: Optional[list[Penalty]] = None, restore_best: bool = True,
-                 checkpoints: bool = True) -> None:
+                 checkpoints: bool = True, step_hooks: Optional[list[StepHook]] = None) -> None:
         self.model, self.optimizer, self.cfg, self.env = model, optimizer, cfg, env
         self.run_dir, self.task, self.progress = run_dir, CTRTask(), progress
         self.penalties, self.restore_best, self.checkpoints = list(penalties or []), restore_best, checkpoints
+        self.step_hooks = list(step_hooks or [])
         self.early = EarlyStopping(cfg.patience, cfg.monitor)
         self.callbacks: list[Callback] = [self.early] + list(callbacks or [])
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -120,6 +123,8 @@ class Trainer:
         for batch in loader:
             batch = batch.to(self.env.device, non_blocking=True)
             self._set_lr(total_steps)
+            for hook in self.step_hooks:
+                hook(self)
             with self._autocast():
                 out = self.model(batch.dense, batch.sparse)
             task_loss = self.task.loss(out, batch.labels)

@@ -9,7 +9,7 @@ their own Adam without weight decay. All are combined into one keyed optimizer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ from torchrec.optim.apply_optimizer_in_backward import apply_optimizer_in_backwa
 from torchrec.optim.keyed import CombinedOptimizer, KeyedOptimizerWrapper
 from torchrec.optim.optimizers import in_backward_optimizer_filter
 
-from recsys.embeddings.gates import GATE_PREFIX, is_gate_table
+from recsys.embeddings.gates import is_gate_table
 from recsys.embeddings.sharding import sharding_constraints
 from recsys.errors import ConfigError
 from recsys.training.config import TrainConfig
@@ -70,16 +70,22 @@ def shard(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> DistributedModelP
 
 
 def build_optimizer(dmp: DistributedModelParallel, cfg: TrainConfig,
-                    gate_learning_rate: float | None = None) -> CombinedOptimizer:
-    """Fused sparse optimizer + torch optimizer over the dense parameters (+ Adam on gate logits)."""
+                    own_adam: Mapping[str, float] | None = None) -> CombinedOptimizer:
+    """Fused sparse optimizer + torch optimizer over the dense parameters.
+
+    ``own_adam`` maps a name fragment to a learning rate: parameters whose name contains it
+    get their own Adam without weight decay (OptFS gate logits ``optfs_gate__``, OptInter's
+    architecture weights ``arch_alpha``).
+    """
     params = dict(in_backward_optimizer_filter(dmp.named_parameters()))
-    gates = {k: v for k, v in params.items() if GATE_PREFIX in k}
-    dense_params = {k: v for k, v in params.items() if k not in gates}
+    groups = {mark: {k: v for k, v in params.items() if mark in k} for mark in (own_adam or {})}
+    taken = {k for g in groups.values() for k in g}
+    dense_params = {k: v for k, v in params.items() if k not in taken}
     cls = _DENSE[cfg.optimizer]
     dense = KeyedOptimizerWrapper(dense_params, lambda ps: cls(ps, lr=cfg.learning_rate,
                                                                 weight_decay=cfg.net_regularizer))
     parts = [dmp.fused_optimizer, dense]
-    if gates:
-        lr = gate_learning_rate or cfg.learning_rate
-        parts.append(KeyedOptimizerWrapper(gates, lambda ps: torch.optim.Adam(ps, lr=lr)))
+    for mark, group in groups.items():
+        if group:
+            parts.append(KeyedOptimizerWrapper(group, lambda ps, lr=(own_adam or {})[mark]: torch.optim.Adam(ps, lr=lr)))
     return CombinedOptimizer(parts)

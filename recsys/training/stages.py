@@ -93,7 +93,7 @@ def run_search(model: nn.Module, train: TrainConfig, optfs: OptFSConfig, env: Di
     gates = gate_modules(dmp)
     schedule = TemperatureSchedule(optfs.optfs_search_epochs, optfs.optfs_final_tau)
     snapshot = RewindSnapshot(optfs.optfs_rewind_epoch)
-    trainer = Trainer(dmp, build_optimizer(dmp, cfg, optfs.optfs_learning_rate), cfg, env, out_dir,
+    trainer = Trainer(dmp, build_optimizer(dmp, cfg, {GATE_PREFIX: optfs.optfs_learning_rate}), cfg, env, out_dir,
                       callbacks=[schedule, snapshot], progress=progress, restore_best=False, checkpoints=False,
                       penalties=[lambda: optfs.optfs_lambda * torch.stack([g.penalty() for g in gates]).sum()])
     fit = trainer.fit(loaders["train"], loaders["val"])

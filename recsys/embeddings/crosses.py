@@ -1,0 +1,69 @@
+"""Memorized feature crosses (OptInter): one hashed TorchRec table for the cross values of many
+field pairs.
+
+Pair ``p = (A, B)`` maps the cross value ``(x_A, x_B)`` of a row to ``cross_rows(x_A, x_B,
+salt(A, B), rows) = bucket(x_A * M ^ x_B, salt(A, B), rows)`` (:func:`recsys.embeddings.buckets.cross_rows_torch`, NumPy twin in
+:mod:`recsys.features.hashing`): no cross vocabulary is ever built, training and scoring hash
+identically, and all pairs go through one fused lookup of the shared table
+``optinter_cross`` (one lookup key per pair).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+from torchrec.modules.embedding_configs import EmbeddingBagConfig, PoolingType
+from torchrec.modules.embedding_modules import EmbeddingBagCollection
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+from recsys.embeddings.buckets import cross_rows_torch
+from recsys.embeddings.strategies import INIT_RANGE
+from recsys.features.hashing import pair_salt
+
+CROSS_TABLE = "optinter_cross"
+
+
+def pair_key(a: str, b: str) -> str:
+    return f"{a}*{b}"
+
+
+class CrossEmbedding(nn.Module):
+    """KJT of field ids (one id per bag) -> ``(B, P, d)`` embeddings of ``P`` pairs' cross values.
+
+    Args:
+        fields: the KJT's keys, in order.
+        pairs: field-index pairs ``(i, j)`` to memorize.
+        rows: rows of the shared cross table; ``dim``: its width (a multiple of 4).
+    """
+
+    left: torch.Tensor
+    right: torch.Tensor
+    salts: torch.Tensor
+
+    def __init__(self, fields: Sequence[str], pairs: Sequence[tuple[int, int]], rows: int, dim: int,
+                 device: Optional[torch.device] = None) -> None:
+        super().__init__()
+        self.keys = [pair_key(fields[i], fields[j]) for i, j in pairs]
+        self.rows, self.dim, self.num_fields = int(rows), dim, len(fields)
+        self.register_buffer("left", torch.tensor([i for i, _ in pairs], dtype=torch.int64), persistent=False)
+        self.register_buffer("right", torch.tensor([j for _, j in pairs], dtype=torch.int64), persistent=False)
+        self.register_buffer("salts", torch.tensor([[pair_salt(fields[i], fields[j])] for i, j in pairs],
+                                                   dtype=torch.int64), persistent=False)
+        table = EmbeddingBagConfig(name=CROSS_TABLE, embedding_dim=dim, num_embeddings=self.rows,
+                                   feature_names=self.keys, pooling=PoolingType.SUM,
+                                   weight_init_min=-INIT_RANGE, weight_init_max=INIT_RANGE)
+        self.ebc = EmbeddingBagCollection(tables=[table], device=device or torch.device("meta"))
+
+    def cross_rows(self, features: KeyedJaggedTensor) -> torch.Tensor:
+        """``(P, B)`` table rows of every pair's cross value."""
+        ids = features.values().view(self.num_fields, -1)
+        return cross_rows_torch(ids[self.left], ids[self.right], self.salts, self.rows)
+
+    def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
+        rows = self.cross_rows(features)
+        kjt = KeyedJaggedTensor(keys=self.keys, values=rows.reshape(-1),
+                                lengths=torch.ones(rows.numel(), dtype=torch.int32, device=rows.device),
+                                stride=rows.shape[1])
+        return self.ebc(kjt).values().view(rows.shape[1], len(self.keys), self.dim)

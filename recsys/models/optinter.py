@@ -1,0 +1,132 @@
+"""OptInter (Lyu et al., ICDE 2022): per field pair, memorize, factorize or be naive.
+
+``logit = MLP_LN([e_1..e_F, c_1..c_P, x])``: the field embeddings, one ``d``-wide vector per
+modelled pair (``optinter_cross_dim``) and the raw dense values, through an MLP with
+LayerNorm. A pair's vector is the embedding of its cross value from a hashed cross table
+(memorize), ``f_i * f_j`` of separate ``d``-wide factorization embeddings (factorize), or
+absent (naive). ``optinter_mode``: ``search`` mixes all three per pair with
+``softmax(alpha / t)`` (the search stage of :mod:`recsys.training.optinter`); ``fixed`` builds
+only what ``optinter_methods`` chose (no cross rows for pairs not memorized, no product for
+pairs not factorized); ``memorize``/``factorize``/``naive`` give every pair one method.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+from recsys.embeddings.budget import budget_rows
+from recsys.embeddings.crosses import CrossEmbedding
+from recsys.embeddings.schema import FeatureSchema, field_embedding
+from recsys.embeddings.strategies import EmbeddingConfig
+from recsys.errors import ConfigError
+from recsys.layers import MLP, Factorize, MethodMixture
+from recsys.models.base import SparseArch
+from recsys.types import ModelOutput
+
+Method = Literal["memorize", "factorize", "naive"]
+
+
+@dataclass(frozen=True)
+class OptInterConfig:
+    """Defaults: MLP 400-400-400 with LayerNorm (the paper's classifier; our DNN width), cross
+    dim 8, the paper's annealing (``t = max(0.01, 1 - 5e-5 step)``) and arch Adam lr 1e-3 (the
+    reference's), one search epoch. ``optinter_cross_budget`` is the size of the cross table when
+    every candidate pair is memorized; a retrain keeps ``budget / pairs`` rows per memorized pair.
+    ``optinter_pairs``: candidate pairs (None: all of them); ``optinter_methods``: one per pair
+    (mode ``fixed``, written by the search)."""
+
+    dnn_hidden_units: tuple[int, ...] = (400, 400, 400)
+    net_dropout: float = 0.0
+    layer_norm: bool = True
+    optinter_mode: Literal["search", "fixed", "memorize", "factorize", "naive"] = "search"
+    optinter_cross_dim: int = 8
+    optinter_cross_budget: str = "2e6rows"
+    optinter_pairs: Optional[tuple[tuple[str, str], ...]] = None
+    optinter_methods: Optional[tuple[Method, ...]] = None
+    optinter_search_epochs: int = 1
+    optinter_t_min: float = 0.01
+    optinter_anneal_rate: float = 5e-5
+    optinter_arch_learning_rate: float = 1e-3
+    optinter_bilevel: bool = False
+    optinter_candidates_top_k: int = 50
+
+    def __post_init__(self) -> None:
+        if self.optinter_cross_dim % 4:
+            raise ConfigError(f"optinter_cross_dim must be a multiple of 4 (fbgemm), got {self.optinter_cross_dim}")
+        if self.optinter_mode == "fixed" and (self.optinter_methods is None or self.optinter_pairs is None
+                                              or len(self.optinter_methods) != len(self.optinter_pairs)):
+            raise ConfigError("optinter_mode fixed needs optinter_pairs and one optinter_methods entry per pair")
+        if self.optinter_search_epochs < 1 or self.optinter_candidates_top_k < 1:
+            raise ConfigError("optinter_search_epochs and optinter_candidates_top_k must be >= 1")
+
+
+def candidate_pairs(cfg: OptInterConfig, schema: FeatureSchema) -> list[tuple[int, int]]:
+    """Field-index pairs to consider: ``optinter_pairs``, or all pairs of the categorical fields
+    that are not bucketized dense values (Criteo: C(26, 2) = 325; Avazu: C(24, 2) = 276)."""
+    fields = schema.categorical
+    if cfg.optinter_pairs is None:
+        raw = [i for i, f in enumerate(fields) if f not in set(schema.bucketized)]
+        return list(itertools.combinations(raw, 2))
+    unknown = sorted({f for pair in cfg.optinter_pairs for f in pair} - set(fields))
+    if unknown:
+        raise ConfigError(f"optinter_pairs name fields this dataset does not have: {', '.join(unknown)}")
+    return [(fields.index(a), fields.index(b)) for a, b in cfg.optinter_pairs]
+
+
+def pair_methods(cfg: OptInterConfig, count: int) -> list[str]:
+    if cfg.optinter_mode == "fixed":
+        return list(cfg.optinter_methods or ())
+    return [cfg.optinter_mode] * count
+
+
+class OptInter(nn.Module):
+    def __init__(self, cfg: OptInterConfig, schema: FeatureSchema, emb: EmbeddingConfig,
+                 device: Optional[torch.device] = None) -> None:
+        super().__init__()
+        fields = schema.categorical
+        self.pairs = candidate_pairs(cfg, schema)
+        self.methods = pair_methods(cfg, len(self.pairs))
+        mem = [p for p, m in zip(self.pairs, self.methods) if m in ("memorize", "search")]
+        fac = [p for p, m in zip(self.pairs, self.methods) if m in ("factorize", "search")]
+        d = cfg.optinter_cross_dim
+        per_pair = max(budget_rows(cfg.optinter_cross_budget, d) // max(len(self.pairs), 1), 1)
+        self.sparse_arch = SparseArch(schema, emb, embed_dense=False, device=device)
+        self.memorize = CrossEmbedding(fields, mem, per_pair * len(mem), d, device) if mem else None
+        self.fac_embedding = field_embedding(schema, emb, dim=d, prefix="fac_", device=device) if fac else None
+        self.factorize = Factorize(fac) if fac else None
+        self.mixture = MethodMixture(len(self.pairs)) if cfg.optinter_mode == "search" else None
+        width = d * (len(self.pairs) if self.mixture is not None else len(mem) + len(fac))
+        self.mlp = MLP(self.sparse_arch.flat_dim + width, cfg.dnn_hidden_units, 1, cfg.net_dropout,
+                       layer_norm=cfg.layer_norm)
+
+    def forward(self, dense: torch.Tensor, sparse: KeyedJaggedTensor) -> ModelOutput:
+        emb = self.sparse_arch(dense, sparse)
+        mem = self.memorize(sparse) if self.memorize is not None else None
+        fac = self.factorize(self.fac_embedding(sparse)) if self.factorize is not None else None
+        if self.mixture is not None:
+            assert mem is not None and fac is not None
+            return ModelOutput(self._searched(self.sparse_arch.with_raw_dense(emb.flatten(1), dense), mem, fac))
+        parts = [emb.flatten(1)] + [p.reshape(p.shape[0], -1) for p in (mem, fac) if p is not None]
+        x = torch.cat(parts, dim=1)
+        return ModelOutput(self.mlp(self.sparse_arch.with_raw_dense(x, dense)).squeeze(-1))
+
+    def _searched(self, base: torch.Tensor, mem: torch.Tensor, fac: torch.Tensor) -> torch.Tensor:
+        """``MLP([base, mix(mem, fac)])`` with the mixture folded into the first layer's weights.
+
+        The pair columns of the first layer sit after the field columns; ``base`` holds the
+        fields and the raw dense values, so the dense columns are moved to match."""
+        assert self.mixture is not None
+        first, k = self.mlp.first, base.shape[1]
+        fields = self.sparse_arch.num_fields * self.sparse_arch.dim
+        w_base = torch.cat([first.weight[:, :fields], first.weight[:, first.in_features - (k - fields):]], dim=1)
+        w_mem, w_fac = self.mixture.fold(first.weight[:, fields:first.in_features - (k - fields)], mem.shape[-1])
+        h = F.linear(base, w_base, first.bias) + F.linear(mem.reshape(mem.shape[0], -1), w_mem) \
+            + F.linear(fac.reshape(fac.shape[0], -1), w_fac)
+        return self.mlp.after_first(h).squeeze(-1)

@@ -1,0 +1,55 @@
+"""OptInter pieces: cross hashing pinned by literal vectors, factorization, the mixture and its annealing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.embeddings.buckets import cross_rows_torch
+from recsys.features.hashing import cross_rows_numpy, pair_salt
+from recsys.layers.crosses import Factorize, MethodMixture, annealed_temperature
+
+A = np.array([0, 1, 5, 123456789, -7, 2**62], dtype=np.int64)
+B = np.array([3, 0, 5, 42, 9, -1], dtype=np.int64)
+
+
+def test_cross_rows_literal_vectors_in_numpy_and_torch() -> None:
+    salt = pair_salt("C14", "C17")
+    assert salt == 401719568726284948
+    expected = [244, 956, 33, 295, 363, 106]
+    assert cross_rows_numpy(A, B, salt, 1000).tolist() == expected
+    assert cross_rows_torch(torch.tensor(A), torch.tensor(B), salt, 1000).tolist() == expected
+
+
+def test_cross_rows_depend_on_the_pair_and_its_order() -> None:
+    ab = cross_rows_numpy(A, B, pair_salt("C1", "C2"), 1 << 20)
+    assert (ab != cross_rows_numpy(A, B, pair_salt("C2", "C1"), 1 << 20)).any()
+    assert (ab != cross_rows_numpy(B, A, pair_salt("C1", "C2"), 1 << 20)).any()
+
+
+def test_factorize_is_the_hadamard_product_of_each_pair() -> None:
+    emb = torch.arange(24, dtype=torch.float32).view(2, 3, 4)
+    out = Factorize([(0, 1), (1, 2), (0, 2)])(emb)
+    assert out.shape == (2, 3, 4)
+    assert torch.equal(out[:, 1], emb[:, 1] * emb[:, 2])
+
+
+def test_annealing_schedule() -> None:
+    assert annealed_temperature(0, 0.01, 5e-5) == 1.0
+    assert annealed_temperature(10_000, 0.01, 5e-5) == pytest.approx(0.5)
+    assert annealed_temperature(10**7, 0.01, 5e-5) == 0.01
+
+
+def test_mixture_weights_and_choice() -> None:
+    mix = MethodMixture(2)
+    with torch.no_grad():
+        mix.arch_alpha.copy_(torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))
+    mem, fac = torch.ones(5, 2, 4), 2 * torch.ones(5, 2, 4)
+    mix.t = 1.0
+    w = torch.softmax(mix.arch_alpha, dim=1)
+    assert torch.allclose(mix(mem, fac)[:, 0], (w[0, 0] + 2 * w[0, 1]).expand(5, 4))
+    mix.t = 0.01  # nearly hard: the argmax method alone
+    out = mix(mem, fac)
+    assert torch.allclose(out[:, 0], mem[:, 0], atol=1e-6) and torch.allclose(out[:, 1], torch.zeros(5, 4), atol=1e-6)
+    assert mix.choice() == ["memorize", "naive"]

@@ -1,0 +1,70 @@
+"""The OptInter model allocates only what each pair's method needs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from recsys.embeddings.budget import budget_rows
+from recsys.models.registry import build_model
+from recsys.training.parallel import embedding_parameters
+from recsys.training.runconfig import resolve
+from tests.unit.models.test_models import _inputs, _schema
+
+
+def _build(schema, **overrides):  # type: ignore[no-untyped-def]
+    cfg = resolve("optinter", overrides={"dnn_hidden_units": [16], "optinter_cross_budget": "1000rows", **overrides})
+    torch.manual_seed(0)
+    return build_model("optinter", cfg.model_cfg, cfg.embedding, schema, torch.device("cpu")), cfg
+
+
+def test_default_candidates_are_all_pairs_of_raw_categorical_fields() -> None:
+    schema = dataclasses.replace(_schema(6), bucketized=("C0", "C1"))
+    model, _ = _build(schema)
+    assert len(model.pairs) == 6 and all(i >= 2 and j >= 2 for i, j in model.pairs)  # C(4, 2)
+
+
+def test_fixed_methods_allocate_cross_rows_only_for_memorized_pairs() -> None:
+    schema = _schema(4)
+    pairs = (("C0", "C1"), ("C0", "C2"), ("C1", "C3"), ("C2", "C3"))
+    model, _ = _build(schema, optinter_mode="fixed", optinter_pairs=pairs,
+                      optinter_methods=("memorize", "naive", "factorize", "naive"))
+    assert model.memorize is not None and model.memorize.keys == ["C0*C1"]
+    assert model.memorize.rows == budget_rows("1000rows", 8) // 4  # one pair's share of the budget
+    assert model.factorize is not None and model.factorize.left.tolist() == [1]
+    assert model.mixture is None and model.mlp.net[0].in_features == 4 * 16 + 2 * 8 + 2  # + 2 raw dense
+    naive, _ = _build(schema, optinter_mode="fixed", optinter_pairs=pairs, optinter_methods=("naive",) * 4)
+    assert naive.memorize is None and naive.fac_embedding is None and not embedding_parameters(naive.memorize or torch.nn.Module())
+    assert naive.mlp.net[0].in_features == 4 * 16 + 2
+
+
+def test_search_mode_mixes_every_pair_and_alpha_gets_gradients() -> None:
+    schema = _schema(5)
+    model, _ = _build(schema)
+    dense, kjt = _inputs(schema, 8)
+    model(dense, kjt).logits.sum().backward()
+    assert model.mixture is not None and model.mixture.arch_alpha.grad is not None
+    assert model.mixture.arch_alpha.grad.abs().sum() > 0 and len(model.pairs) == 10
+
+
+def test_fixed_mode_needs_one_method_per_pair() -> None:
+    from recsys.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="one optinter_methods entry per pair"):
+        resolve("optinter", overrides={"optinter_mode": "fixed", "optinter_pairs": [["C0", "C1"]],
+                                       "optinter_methods": []})
+
+
+def test_folding_the_mixture_into_the_first_layer_equals_mixing_the_pairs() -> None:
+    schema = _schema(5)  # 2 raw dense values: their columns sit after the pairs'
+    model, _ = _build(schema)
+    dense, kjt = _inputs(schema, 6)
+    model.mixture.t = 0.3
+    with torch.no_grad():
+        model.mixture.arch_alpha.normal_()
+        emb = model.sparse_arch(dense, kjt)
+        mixed = model.mixture(model.memorize(kjt), model.factorize(model.fac_embedding(kjt)))
+        x = torch.cat([emb.flatten(1), mixed.flatten(1), dense], dim=1)
+        assert torch.allclose(model(dense, kjt).logits, model.mlp(x).squeeze(-1), atol=1e-5)
