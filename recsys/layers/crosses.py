@@ -73,6 +73,14 @@ class MethodMixture(nn.Module):
         w = self.weights().to(weight.dtype)
         return weight * w[:, 0].repeat_interleave(dim), weight * w[:, 1].repeat_interleave(dim)
 
-    def choice(self) -> list[str]:
-        """Each pair's argmax method."""
-        return [self.METHODS[i] for i in self.arch_alpha.detach().argmax(dim=1).tolist()]
+    def choice(self, naive_margin: float = 0.0) -> list[str]:
+        """Each pair's method: the better of memorize and factorize if its weight beats naive's
+        by ``naive_margin``, else naive (``0``: the argmax)."""
+        return choose_methods(self.weights().detach(), naive_margin)
+
+
+def choose_methods(weights: torch.Tensor, naive_margin: float = 0.0) -> list[str]:
+    """``(P, 3)`` mixture weights (memorize, factorize, naive) -> one method per pair."""
+    best = weights[:, :2].argmax(dim=1)
+    keep = weights[:, :2].max(dim=1).values - weights[:, 2] >= max(naive_margin, 1e-12)
+    return [MethodMixture.METHODS[int(b)] if k else "naive" for b, k in zip(best.tolist(), keep.tolist())]

@@ -56,6 +56,10 @@ class OptInterConfig:
     optinter_arch_learning_rate: float = 1e-3
     optinter_bilevel: bool = False
     optinter_candidates_top_k: int = 50
+    optinter_naive_margin: float = 0.05
+    """A pair keeps memorize or factorize only if that weight beats naive's by this much in the
+    final ``softmax(alpha / t)`` (0: the paper's plain argmax). Pairs the search cannot tell
+    apart stay naive and cost nothing."""
 
     def __post_init__(self) -> None:
         if self.optinter_cross_dim % 4:
@@ -63,6 +67,8 @@ class OptInterConfig:
         if self.optinter_mode == "fixed" and (self.optinter_methods is None or self.optinter_pairs is None
                                               or len(self.optinter_methods) != len(self.optinter_pairs)):
             raise ConfigError("optinter_mode fixed needs optinter_pairs and one optinter_methods entry per pair")
+        if not 0 <= self.optinter_naive_margin < 1:
+            raise ConfigError("optinter_naive_margin must be in [0, 1)")
         if self.optinter_search_epochs < 1 or self.optinter_candidates_top_k < 1:
             raise ConfigError("optinter_search_epochs and optinter_candidates_top_k must be >= 1")
 
@@ -109,7 +115,7 @@ class OptInter(nn.Module):
     def forward(self, dense: torch.Tensor, sparse: KeyedJaggedTensor) -> ModelOutput:
         emb = self.sparse_arch(dense, sparse)
         mem = self.memorize(sparse) if self.memorize is not None else None
-        fac = self.factorize(self.fac_embedding(sparse)) if self.factorize is not None else None
+        fac = self.factorize(self.fac_embedding(sparse)) if self.factorize and self.fac_embedding else None
         if self.mixture is not None:
             assert mem is not None and fac is not None
             return ModelOutput(self._searched(self.sparse_arch.with_raw_dense(emb.flatten(1), dense), mem, fac))

@@ -23,8 +23,9 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ from recsys.files import write_json_atomic
 from recsys.memory import tune_allocator
 from recsys.models.registry import build_model
 from recsys.training import checkpoint as ckpt
-from recsys.training.env import init_distributed, set_threads
+from recsys.training.env import DistEnv, init_distributed, set_threads
 from recsys.training.loop import EvalResult, Trainer
 from recsys.training.optfs_report import field_table, row_traffic, search_table, write_report
 from recsys.training.parallel import build_optimizer, embedding_parameters, shard
@@ -94,24 +95,12 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     (run_dir / "metrics.json").unlink(missing_ok=True)
     schema = FeatureSchema.from_manifest(info.manifest, cfg.features)
     data = loaders(info, schema, cfg, env.rank, env.world_size)
-    extra: dict[str, Any] = {}
-    interactions = None
-    if cfg.model == "optinter" and cfg.model_cfg.optinter_mode == "search":
-        interactions = run_optinter_search(cfg, schema, env, run_dir / "optinter" / "search", data, progress)
-        extra["optinter"] = _optinter_metrics(cfg, schema, interactions)
-        cfg = retrain_config(cfg, interactions)
-    model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema)
-    initial, search = None, None
-    if cfg.optfs.optfs:
-        search = run_search(build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema), cfg.train, cfg.optfs,
-                            env, run_dir / "optfs" / "search", data, progress)
-        extra = _optfs_metrics(model, search)
-        initial = prune_state(search.snapshot, model, prune_model(model, search.keep))
-        extra["pruned_tables"] = pruned_sizes(model)
+    staged = _search_stages(cfg, schema, env, run_dir, data, progress)
+    cfg, model, extra = staged.cfg, staged.model, dict(staged.extra)
     n_params, emb_bytes = trainable_params(model), embedding_bytes(model)
     dmp = shard(model, cfg.train, env)
-    if initial is not None:
-        ckpt.load_full_state(dmp, initial, "the OptFS rewind point")
+    if staged.initial is not None:
+        ckpt.load_full_state(dmp, staged.initial, "the OptFS rewind point")
     trainer = Trainer(dmp, build_optimizer(dmp, cfg.train), cfg.train, env, run_dir, progress=progress)
     if env.is_main:
         write_json_atomic(run_dir / "config.json", {**cfg.to_json(), "data_dir": str(data_dir),
@@ -130,10 +119,10 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
         "precision": trainer.precision, **extra,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if interactions is not None and env.is_main:
-        write_optinter_report(run_dir / "optinter", interactions, schema.categorical)
-    if search is not None:
-        _write_optfs_report(run_dir / "optfs", model, search, data["train"], env.is_main)
+    if staged.interactions is not None and env.is_main:
+        write_optinter_report(run_dir / "optinter", staged.interactions, schema.categorical)
+    if staged.search is not None:
+        _write_optfs_report(run_dir / "optfs", model, staged.search, data["train"], env.is_main)
     if env.is_main:
         ckpt.save(run_dir / "model.pt", weights)
         write_json_atomic(run_dir / "metrics.json", metrics)
@@ -150,6 +139,39 @@ def _optfs_metrics(unpruned: nn.Module, search: SearchResult) -> dict[str, Any]:
     return {"embedding_bytes_unpruned": embedding_bytes(unpruned),
             "optfs": {"kept_rows": kept, "total_rows": total, "search_epochs": len(search.history),
                       "search_samples_per_s": sum(rates) / max(len(rates), 1)}}
+
+
+@dataclass
+class _Staged:
+    """What the search stages leave for the final training: its config and (unsharded) model,
+    the weights to start from, metrics to add, and the searches for the reports."""
+
+    cfg: RunConfig
+    model: nn.Module
+    initial: Optional[dict[str, torch.Tensor]] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    interactions: Optional[SearchOutcome] = None
+    search: Optional[SearchResult] = None
+
+
+def _search_stages(cfg: RunConfig, schema: FeatureSchema, env: DistEnv, run_dir: Path,
+                   data: dict[str, BatchLoader], progress: bool) -> _Staged:
+    """OptInter's method search (then its chosen model) and OptFS's gate search (then the pruned
+    model at the rewind point); a plain run just builds its model."""
+    staged = _Staged(cfg, build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema))
+    if cfg.model == "optinter" and cfg.model_cfg.optinter_mode == "search":
+        staged.interactions = run_optinter_search(cfg, schema, env, run_dir / "optinter" / "search", data, progress)
+        staged.extra["optinter"] = _optinter_metrics(cfg, schema, staged.interactions)
+        staged.cfg = cfg = retrain_config(cfg, staged.interactions)
+        staged.model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema)
+    if cfg.optfs.optfs:
+        staged.search = run_search(build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema), cfg.train,
+                                   cfg.optfs, env, run_dir / "optfs" / "search", data, progress)
+        staged.extra.update(_optfs_metrics(staged.model, staged.search))
+        staged.initial = prune_state(staged.search.snapshot, staged.model,
+                                     prune_model(staged.model, staged.search.keep))
+        staged.extra["pruned_tables"] = pruned_sizes(staged.model)
+    return staged
 
 
 def _optinter_metrics(cfg: RunConfig, schema: FeatureSchema, outcome: SearchOutcome) -> dict[str, Any]:

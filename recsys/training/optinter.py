@@ -21,7 +21,7 @@ from torch import nn
 
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
-from recsys.layers.crosses import MethodMixture, annealed_temperature
+from recsys.layers.crosses import MethodMixture, annealed_temperature, choose_methods
 from recsys.models.optinter import OptInterConfig, candidate_pairs
 from recsys.models.registry import build_model
 from recsys.tasks.ctr import CTRTask
@@ -64,7 +64,7 @@ class BilevelArch:
         self.batches: Iterator[Any] = iter(())
         self.grads: list[torch.Tensor] = []
         for i, alpha in enumerate(self.alphas):
-            alpha.register_hook(lambda _g, i=i: self.grads[i])
+            alpha.register_hook(lambda g, i=i: self.grads[i] if self.grads else g)
 
     def _next(self) -> Any:
         try:
@@ -78,6 +78,7 @@ class BilevelArch:
         with trainer._autocast():
             out = trainer.model(batch.dense, batch.sparse)
         loss = self.task.loss(out, batch.labels)
+        self.grads = []  # the hooks pass this gradient through unchanged
         self.grads = list(torch.autograd.grad(loss, self.alphas))
 
 
@@ -109,7 +110,7 @@ def run_optinter_search(cfg: RunConfig, schema: FeatureSchema, env: DistEnv, out
     alpha = next(v for k, v in ckpt.full_state_dict(dmp).items() if k.endswith(ARCH))
     weights = torch.softmax(alpha.float() / mixture.t, dim=1)
     pairs = [(schema.categorical[i], schema.categorical[j]) for i, j in candidate_pairs(mc, schema)]
-    methods = [MethodMixture.METHODS[i] for i in alpha.argmax(dim=1).tolist()]
+    methods = choose_methods(weights, mc.optinter_naive_margin)
     return SearchOutcome(pairs, methods, weights, fit.history, fit.train_samples_per_s)
 
 

@@ -32,3 +32,9 @@ def test_optfs_benchmark_compares_plain_and_pruned_runs(tmp_path: Path) -> None:
     out = _run("optfs.py", "--rows", "6000", "--models", "lr", "--epochs", "1", "--out", str(tmp_path))
     assert "OptFS flags: --optfs" in out and "lr_vocab: test AUC" in out and "deepfm_unified: test AUC" in out
     assert (tmp_path / "optfs.csv").read_text().count("\n") == 5
+
+
+def test_optinter_benchmark_runs_every_case(tmp_path: Path) -> None:
+    out = _run("optinter.py", "--rows", "5000", "--out", str(tmp_path))
+    assert "OutRank-seeded search:" in out and "optinter all memorize" in out
+    assert (tmp_path / "optinter.csv").read_text().count("\n") == 6

@@ -81,3 +81,39 @@ def test_candidates_from_a_rank_report_find_the_planted_pair(cross_data: Path, t
     cfg = with_candidates(resolve("optinter", overrides={"optinter_candidates_top_k": 4}),
                           tmp_path / "report" / "relations.tsv")
     assert len(cfg.model_cfg.optinter_pairs) == 4 and ("C1", "C2") in cfg.model_cfg.optinter_pairs
+
+
+def test_bilevel_search_steps_alpha_on_validation_batches(cross_data: Path, tmp_path: Path) -> None:
+    """optinter_bilevel: alpha follows validation gradients; the planted pair is still modelled."""
+    cfg = resolve("optinter", overrides={**SEARCH, "optinter_bilevel": True, "epochs": 1})
+    metrics = run_training(cross_data, tmp_path / "run", cfg, progress=False)
+    methods = pl.read_csv(tmp_path / "run" / "optinter" / "methods.tsv", separator="\t")
+    first = methods.row(0, named=True)
+    assert (first["FeatureA"], first["FeatureB"]) == ("C1", "C2") and first["method"] != "naive"
+    assert metrics["test"]["auc"] > 0.75
+
+
+def test_bilevel_gradient_is_the_validation_batch_gradient(cross_data: Path) -> None:
+    from types import SimpleNamespace
+
+    from recsys.data.loader import BatchLoader
+    from recsys.embeddings.schema import FeatureSchema
+    from recsys.models.registry import build_model
+    from recsys.tasks.ctr import CTRTask
+    from recsys.training.optinter import BilevelArch
+
+    info = open_dataset(cross_data)
+    schema = FeatureSchema.from_manifest(info.manifest)
+    cfg = resolve("optinter", overrides=SEARCH)
+    model = build_model("optinter", cfg.model_cfg, cfg.embedding, schema, torch.device("cpu"))
+    val = BatchLoader(info.split_files("val"), list(schema.dense), list(schema.categorical), 512)
+    hook = BilevelArch(model, val, torch.device("cpu"))
+    import contextlib
+
+    hook(SimpleNamespace(model=model, _autocast=contextlib.nullcontext))
+    batch = next(iter(val))
+    expected = torch.autograd.grad(CTRTask().loss(model(batch.dense, batch.sparse), batch.labels),
+                                   [model.mixture.arch_alpha])[0]
+    train = next(iter(BatchLoader(info.split_files("train"), list(schema.dense), list(schema.categorical), 512)))
+    CTRTask().loss(model(train.dense, train.sparse), train.labels).backward()
+    assert torch.allclose(model.mixture.arch_alpha.grad, expected, atol=1e-6)

@@ -52,4 +52,12 @@ def test_mixture_weights_and_choice() -> None:
     mix.t = 0.01  # nearly hard: the argmax method alone
     out = mix(mem, fac)
     assert torch.allclose(out[:, 0], mem[:, 0], atol=1e-6) and torch.allclose(out[:, 1], torch.zeros(5, 4), atol=1e-6)
-    assert mix.choice() == ["memorize", "naive"]
+    assert mix.choice() == ["memorize", "naive"] and mix.choice(0.5) == ["memorize", "naive"]
+
+
+def test_a_pair_must_prefer_a_method_over_naive_by_the_margin() -> None:
+    from recsys.layers.crosses import choose_methods
+
+    w = torch.tensor([[0.5, 0.2, 0.3], [0.3, 0.36, 0.34], [0.2, 0.2, 0.6], [0.34, 0.33, 0.33]])
+    assert choose_methods(w, 0.0) == ["memorize", "factorize", "naive", "memorize"]
+    assert choose_methods(w, 0.05) == ["memorize", "naive", "naive", "naive"]
