@@ -43,6 +43,9 @@ def sharding_constraints(model: nn.Module, device_type: str = "cpu") -> dict[str
                 out[table.name] = ParameterConstraints(sharding_types=[ShardingType.DATA_PARALLEL.value],
                                                        compute_kernels=[EmbeddingComputeKernel.DENSE.value])
                 continue
-            types = _sharding_types("unified_" in table.name or table.name == CROSS_TABLE, device_type)
+            # OptInter's cross table shards row-wise on CUDA; on CPU table-wise (TorchRec 1.8 built
+            # inconsistent shard metadata for it column-wise over 2 gloo ranks).
+            cross = table.name == CROSS_TABLE and device_type == "cuda"
+            types = _sharding_types("unified_" in table.name or cross, device_type)
             out[table.name] = ParameterConstraints(sharding_types=types, compute_kernels=fused)
     return out

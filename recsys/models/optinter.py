@@ -12,6 +12,7 @@ pairs not factorized); ``memorize``/``factorize``/``naive`` give every pair one 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from typing import Literal, Optional
@@ -105,8 +106,13 @@ class OptInter(nn.Module):
         per_pair = max(budget_rows(cfg.optinter_cross_budget, d) // max(len(self.pairs), 1), 1)
         self.sparse_arch = SparseArch(schema, emb, embed_dense=False, device=device)
         self.memorize = CrossEmbedding(fields, mem, per_pair * len(mem), d, device) if mem else None
-        self.fac_embedding = field_embedding(schema, emb, dim=d, prefix="fac_", device=device) if fac else None
-        self.factorize = Factorize(fac) if fac else None
+        # Factorization tables only for the fields that factorized pairs use.
+        self.fac_fields = sorted({i for pair in fac for i in pair})
+        sub = dataclasses.replace(schema, categorical=tuple(fields[i] for i in self.fac_fields),
+                                  cardinalities=tuple(schema.cardinalities[i] for i in self.fac_fields), dense=())
+        self.fac_embedding = field_embedding(sub, emb, dim=d, prefix="fac_", device=device) if fac else None
+        at = {f: k for k, f in enumerate(self.fac_fields)}
+        self.factorize = Factorize([(at[i], at[j]) for i, j in fac]) if fac else None
         self.mixture = MethodMixture(len(self.pairs)) if cfg.optinter_mode == "search" else None
         width = d * (len(self.pairs) if self.mixture is not None else len(mem) + len(fac))
         self.mlp = MLP(self.sparse_arch.flat_dim + width, cfg.dnn_hidden_units, 1, cfg.net_dropout,
@@ -115,7 +121,11 @@ class OptInter(nn.Module):
     def forward(self, dense: torch.Tensor, sparse: KeyedJaggedTensor) -> ModelOutput:
         emb = self.sparse_arch(dense, sparse)
         mem = self.memorize(sparse) if self.memorize is not None else None
-        fac = self.factorize(self.fac_embedding(sparse)) if self.factorize and self.fac_embedding else None
+        fac = None
+        if self.factorize is not None and self.fac_embedding is not None:
+            subset = sparse if len(self.fac_fields) == len(self.sparse_arch.embedding.plan.fields) \
+                else sparse.permute(self.fac_fields)
+            fac = self.factorize(self.fac_embedding(subset))
         if self.mixture is not None:
             assert mem is not None and fac is not None
             return ModelOutput(self._searched(self.sparse_arch.with_raw_dense(emb.flatten(1), dense), mem, fac))

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 from torchrec.distributed import DistributedModelParallel
-from torchrec.distributed.model_parallel import get_default_sharders
+from torchrec.distributed.model_parallel import DefaultDataParallelWrapper, get_default_sharders
 from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 import torchrec.optim as trec_opt
@@ -66,7 +66,12 @@ def shard(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> DistributedModelP
         plan = planner.collective_plan(model, sharders, dist.GroupMember.WORLD)  # type: ignore[arg-type]
     else:
         plan = planner.plan(model, sharders)
-    return DistributedModelParallel(model, device=env.device, plan=plan, sharders=sharders)
+    # static_graph=False: TorchRec's default (True) delays DDP's all-reduce to a hook on the
+    # forward's output tensors, which DDP cannot find inside our ModelOutput, so dense gradients
+    # were never averaged across ranks (each rank trained its own dense weights).
+    wrapper = DefaultDataParallelWrapper(static_graph=False)
+    return DistributedModelParallel(model, device=env.device, plan=plan, sharders=sharders,
+                                    data_parallel_wrapper=wrapper)
 
 
 def build_optimizer(dmp: DistributedModelParallel, cfg: TrainConfig,

@@ -53,6 +53,12 @@ def test_two_ranks_train_and_evaluate_every_row(criteo_data: Path, tmp_path: Pat
     assert metrics["test"]["auc"] > 0.62
     assert (run / "checkpoints" / "epoch-2.rank0.pt").is_file() and (run / "checkpoints" / "epoch-2.rank1.pt").is_file()
     assert (run / "model.pt").is_file()
+    # Dense weights are data-parallel: both ranks must hold the same values after training.
+    import torch
+
+    ranks = [torch.load(run / "checkpoints" / f"epoch-2.rank{r}.pt", weights_only=True) for r in (0, 1)]
+    dense = [k for k in ranks[0] if k.startswith("model//") and "mlp" in k]
+    assert dense and all(torch.equal(ranks[0][k], ranks[1][k]) for k in dense)
 
 
 def test_two_ranks_search_optfs_gates_and_retrain_pruned(criteo_data: Path, tmp_path: Path) -> None:
@@ -65,6 +71,19 @@ def test_two_ranks_search_optfs_gates_and_retrain_pruned(criteo_data: Path, tmp_
     assert metrics["embedding_bytes"] < metrics["embedding_bytes_unpruned"]
     assert metrics["test"]["rows"] == open_dataset(criteo_data).manifest["splits"]["test"]
     assert metrics["test"]["auc"] > 0.62 and (run / "optfs" / "fields.tsv").is_file()
+
+
+def test_two_ranks_search_optinter_and_retrain_the_chosen_pairs(criteo_data: Path, tmp_path: Path) -> None:
+    """The OptInter search (alpha replicated, cross table sharded) and its retrain on 2 ranks."""
+    run = tmp_path / "optinter"
+    extra = {"optinter_pairs": [["C14", "C17"], ["C22", "C23"], ["C3", "C4"], ["C1", "C2"]],
+             "optinter_cross_budget": "8000rows", "optinter_arch_learning_rate": 0.1}
+    mp.start_processes(_worker, args=(2, _free_port(), str(criteo_data), str(run), "optinter", extra), nprocs=2,
+                       join=True, start_method="spawn")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["optinter"]["pairs"] == 4
+    assert metrics["test"]["rows"] == open_dataset(criteo_data).manifest["splits"]["test"]
+    assert metrics["test"]["auc"] > 0.62 and (run / "optinter" / "methods.tsv").is_file()
 
 
 @pytest.mark.slow

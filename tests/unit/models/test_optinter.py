@@ -33,7 +33,8 @@ def test_fixed_methods_allocate_cross_rows_only_for_memorized_pairs() -> None:
                       optinter_methods=("memorize", "naive", "factorize", "naive"))
     assert model.memorize is not None and model.memorize.keys == ["C0*C1"]
     assert model.memorize.rows == budget_rows("1000rows", 8) // 4  # one pair's share of the budget
-    assert model.factorize is not None and model.factorize.left.tolist() == [1]
+    assert model.factorize is not None and model.fac_fields == [1, 3]  # tables only for C1 and C3
+    assert model.factorize.left.tolist() == [0] and model.factorize.right.tolist() == [1]
     assert model.mixture is None and model.mlp.net[0].in_features == 4 * 16 + 2 * 8 + 2  # + 2 raw dense
     naive, _ = _build(schema, optinter_mode="fixed", optinter_pairs=pairs, optinter_methods=("naive",) * 4)
     assert naive.memorize is None and naive.fac_embedding is None and not embedding_parameters(naive.memorize or torch.nn.Module())
