@@ -21,6 +21,7 @@ import torch.distributed as dist
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.module import IdRemap
 from recsys.embeddings.strategies import TablePlan
+from recsys.plots import pyplot, save_png
 
 
 @torch.no_grad()
@@ -74,14 +75,10 @@ def write_report(out_dir: Path, fields: pl.DataFrame, search: pl.DataFrame) -> N
 
 
 def _bar_chart(path: Path, fields: pl.DataFrame) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     x = np.arange(fields.height)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * fields.height), 3.6))
+    fig, ax = pyplot().subplots(figsize=(max(6.0, 0.32 * fields.height), 3.6))
     ax.bar(x - 0.2, fields["kept_fraction"].to_numpy(), 0.4, label="values kept", color="#4c78a8")
     ax.bar(x + 0.2, fields["traffic_kept"].to_numpy(), 0.4, label="traffic kept", color="#f58518")
     ax.set_xticks(x, fields["field"].to_list(), rotation=90, fontsize=8)
@@ -90,7 +87,4 @@ def _bar_chart(path: Path, fields: pl.DataFrame) -> None:
     ax.set_title("OptFS: kept values and kept traffic per field")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    tmp.replace(path)
+    save_png(fig, path)

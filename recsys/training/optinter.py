@@ -24,6 +24,7 @@ from recsys.embeddings.schema import FeatureSchema
 from recsys.layers.crosses import MethodMixture, annealed_temperature, choose_methods
 from recsys.models.optinter import OptInterConfig, candidate_pairs
 from recsys.models.registry import build_model
+from recsys.plots import pyplot, save_png
 from recsys.tasks.ctr import CTRTask
 from recsys.training import checkpoint as ckpt
 from recsys.training.env import DistEnv
@@ -146,10 +147,6 @@ def write_report(out_dir: Path, outcome: SearchOutcome, fields: tuple[str, ...])
 
 
 def _heatmap(path: Path, outcome: SearchOutcome, fields: tuple[str, ...]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.colors import ListedColormap
 
@@ -159,7 +156,7 @@ def _heatmap(path: Path, outcome: SearchOutcome, fields: tuple[str, ...]) -> Non
         i, j = fields.index(a), fields.index(b)
         grid[i, j] = grid[j, i] = code[m]
     size = max(5.0, 0.2 * len(fields))
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    fig, ax = pyplot().subplots(figsize=(size + 1.5, size))
     image = ax.imshow(grid, cmap=ListedColormap(["#eeeeee", "#4c78a8", "#f58518"]), vmin=-0.5, vmax=2.5)
     ax.set_xticks(range(len(fields)), fields, rotation=90, fontsize=6)
     ax.set_yticks(range(len(fields)), fields, fontsize=6)
@@ -167,10 +164,7 @@ def _heatmap(path: Path, outcome: SearchOutcome, fields: tuple[str, ...]) -> Non
     bar.ax.set_yticklabels(["naive", "factorize", "memorize"])
     ax.set_title("OptInter: method chosen per field pair")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    tmp.replace(path)
+    save_png(fig, path)
 
 
 def counts(methods: list[str]) -> dict[str, int]:
