@@ -122,7 +122,8 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     if staged.interactions is not None and env.is_main:
         write_optinter_report(run_dir / "optinter", staged.interactions, schema.categorical)
     if staged.search is not None:
-        _write_optfs_report(run_dir / "optfs", model, staged.search, data["train"], env.is_main)
+        _write_optfs_report(run_dir / "optfs", model, staged.search, data["train"], env.is_main,
+                            cfg.embedding.strategy)
     if env.is_main:
         ckpt.save(run_dir / "model.pt", weights)
         write_json_atomic(run_dir / "metrics.json", metrics)
@@ -181,7 +182,8 @@ def _optinter_metrics(cfg: RunConfig, schema: FeatureSchema, outcome: SearchOutc
             "all_factorize": model_sizes(cfg, schema, "factorize")}
 
 
-def _write_optfs_report(out: Path, pruned: nn.Module, search: SearchResult, train: BatchLoader, main: bool) -> None:
+def _write_optfs_report(out: Path, pruned: nn.Module, search: SearchResult, train: BatchLoader, main: bool,
+                        strategy: str) -> None:
     """``RUN_DIR/optfs/``: per-field verdict of the main field embedding (LR: its weight table), the
     search curve, a chart."""
     plans = sorted((fe.plan for _, _, fe in field_embeddings(pruned)), key=lambda p: p.prefix != "")
@@ -190,7 +192,7 @@ def _write_optfs_report(out: Path, pruned: nn.Module, search: SearchResult, trai
         dataclasses.replace(t, num_embeddings=len(search.keep[t.name])) for t in plan.tables))
     traffic = row_traffic(unpruned_plan, train)
     if main:
-        write_report(out, field_table(unpruned_plan, search.keep, traffic), search_table(search.history))
+        write_report(out, field_table(unpruned_plan, search.keep, traffic), search_table(search.history), strategy)
 
 
 def _resume(trainer: Trainer) -> tuple[int, list[dict[str, float]]]:

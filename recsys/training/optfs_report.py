@@ -21,6 +21,7 @@ import torch.distributed as dist
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.module import IdRemap
 from recsys.embeddings.strategies import TablePlan
+from recsys.files import write_text_atomic
 from recsys.plots import pyplot, save_png
 
 
@@ -64,9 +65,32 @@ def search_table(history: list[dict[str, Any]]) -> pl.DataFrame:
                           "val_auc": r["val_auc"]} for r in history])
 
 
-def write_report(out_dir: Path, fields: pl.DataFrame, search: pl.DataFrame) -> None:
-    """``fields.tsv``, ``search.tsv`` and ``fields.png`` under ``out_dir`` (each written whole, then renamed)."""
+_MEANING = {
+    "vocab": "Each row is one vocabulary value of one field (row 0: the field's OOV value), so a gate keeps "
+             "or drops one feature value; pruned values are scored as the OOV value.",
+    "hashed": "Each row is a hash bucket of one field, shared by the values that collide in it, so a gate "
+              "keeps or drops the whole bucket; pruned buckets map to one new OOV row per field.",
+    "unified": "Each row is a bucket of the shared Unified Embedding table, reached by values of several "
+               "fields (and chunks), so a gate keeps or drops the bucket for all of them; pruned buckets map to "
+               "one new row per table.",
+}
+
+
+def readme(strategy: str) -> str:
+    """What the report's files and a gate mean under ``strategy``."""
+    return ("OptFS report (docs/models.md, OptFS)\n\n"
+            f"What a gate means here ({strategy} embeddings): {_MEANING.get(strategy, _MEANING['vocab'])}\n\n"
+            "fields.tsv: per field of the main embedding, the rows its training rows reach (values), those whose "
+            "learned gate is open, m > 0 (kept), their share (kept_fraction) and the share of training rows whose "
+            "row is kept (traffic_kept).\nsearch.tsv: per search epoch, the temperature, the share of all gated "
+            "rows that are open, and the validation AUC.\nfields.png: kept_fraction and traffic_kept per field.\n")
+
+
+def write_report(out_dir: Path, fields: pl.DataFrame, search: pl.DataFrame, strategy: str = "vocab") -> None:
+    """``fields.tsv``, ``search.tsv``, ``fields.png`` and ``README.txt`` under ``out_dir`` (each
+    written whole, then renamed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "README.txt", readme(strategy))
     for name, frame in (("fields.tsv", fields), ("search.tsv", search)):
         tmp = out_dir / f".{name}.tmp"
         frame.write_csv(tmp, separator="\t", float_precision=6)

@@ -124,6 +124,7 @@ def test_real_samples_optfs_end_to_end(tmp_path: Path, fmt: str, rel: str, strat
                                        "optfs_lambda": 0.18 / rows, "optfs_learning_rate": 0.25 / (2 * rows / 512) ** 0.5})
     m = run_training(data, tmp_path / "run", cfg, progress=False)
     assert 0 < m["optfs"]["kept_rows"] < m["optfs"]["total_rows"]
+    assert f"({strategy} embeddings)" in (tmp_path / "run" / "optfs" / "README.txt").read_text()
     assert m["embedding_bytes"] < m["embedding_bytes_unpruned"] and 0.55 < m["test"]["auc"] < 1.0
     export_bundle(tmp_path / "run", tmp_path / "bundle")
     result = Predictor.load(tmp_path / "bundle").score_files([shared_file(rel)], fmt, tmp_path / "s.parquet")
