@@ -20,7 +20,7 @@ class Callback(Protocol):
 
 @dataclass
 class EarlyStopping:
-    """Stop after ``patience`` epochs without improving ``monitor`` on validation.
+    """Stop after ``patience`` epochs without improving ``monitor`` on validation (0: at the first).
 
     Marks the best epoch so the trainer restores the best checkpoint at the end.
     """
@@ -45,7 +45,7 @@ class EarlyStopping:
             self.best, self.best_epoch, self.bad_epochs = score, epoch, 0
         else:
             self.bad_epochs += 1
-            self.stop = self.bad_epochs > self.patience
+            self.stop = self.bad_epochs >= max(self.patience, 1)
 
     def state(self) -> dict[str, float]:
         return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}

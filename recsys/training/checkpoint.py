@@ -45,14 +45,20 @@ def flatten_tensors(tree: Any) -> dict[str, torch.Tensor]:
     return out
 
 
+def tensor_keys(tree: Any) -> set[str]:
+    """The keys :func:`flatten_tensors` would give, without copying anything."""
+    return {f"{key}#{i}" for key, leaf in _leaves(tree) for i, _ in enumerate(_local(leaf))}
+
+
 def copy_into(tree: Any, saved: dict[str, torch.Tensor]) -> list[str]:
-    """Copy saved tensors in place into the live tensors of ``tree``; return missing keys."""
+    """Copy saved tensors in place into the live tensors of ``tree``; return the keys that are
+    missing or whose saved shape does not fit (those are left untouched)."""
     missing = []
     for key, leaf in _leaves(tree):
         for i, t in enumerate(_local(leaf)):
             src = saved.get(f"{key}#{i}")
-            if src is None:
-                missing.append(f"{key}#{i}")
+            if src is None or src.numel() != t.numel():
+                missing.append(f"{key}#{i}" if src is None else f"{key}#{i} (shape {tuple(src.shape)})")
             else:
                 with torch.no_grad():
                     t.copy_(src.to(t.device, t.dtype).view_as(t))

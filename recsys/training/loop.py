@@ -226,9 +226,15 @@ class Trainer:
             dist.barrier()
 
     def load_checkpoint(self, epoch: int, with_optimizer: bool = True) -> None:
-        saved = ckpt.load(ckpt.rank_file(self._ckpt_dir(), f"epoch-{epoch}"))
+        path = ckpt.rank_file(self._ckpt_dir(), f"epoch-{epoch}")
+        saved = ckpt.load(path)
         model_part = _part(saved, "model")
-        ckpt.copy_into(self.model.state_dict(), model_part)
+        live = self.model.state_dict()
+        missing = ckpt.copy_into(live, model_part)
+        unexpected = sorted(set(model_part) - ckpt.tensor_keys(live))
+        if missing or unexpected:
+            raise TrainingError(f"{path}: the checkpoint does not fit this model (missing {missing[:3]}, "
+                                f"unexpected {unexpected[:3]}); was it written by another config?")
         if with_optimizer:
             optim_part = _part(saved, "optim")
             self.optimizer.init_state()

@@ -131,3 +131,17 @@ def test_every_model_trains_sharded_with_every_strategy(hashed_data: Path, tmp_p
                **SHAPES.get(model, {}))
     assert m["embedding"] == strategy and m["embedding_bytes"] <= 0.5e6 * 2  # main + first-order tables
     assert m["test"]["auc"] > 0.6, (model, strategy, m["test"]["auc"])
+
+
+def test_a_checkpoint_of_another_model_is_refused_with_one_line(criteo_data: Path, tmp_path: Path) -> None:
+    """--resume into a RUN_DIR whose checkpoints were written by another config fails clearly."""
+    import shutil
+
+    from recsys.errors import TrainingError
+
+    _train(criteo_data, tmp_path / "a", "dnn", epochs=1)
+    _train(criteo_data, tmp_path / "b", "dnn", epochs=1, dnn_hidden_units=[16])
+    shutil.copytree(tmp_path / "a" / "checkpoints", tmp_path / "b" / "checkpoints", dirs_exist_ok=True)
+    cfg = resolve("dnn", overrides={**SMALL, "epochs": 2, "dnn_hidden_units": [16]})
+    with pytest.raises(TrainingError, match="does not fit this model"):
+        run_training(criteo_data, tmp_path / "b", cfg, resume=True, progress=False)

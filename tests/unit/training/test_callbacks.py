@@ -15,8 +15,11 @@ def _feed(stopper: EarlyStopping, values: list[float], key: str = "val_auc") -> 
 
 def test_stops_after_patience_epochs_without_improvement() -> None:
     s = EarlyStopping(patience=1)
-    assert _feed(s, [0.70, 0.72, 0.71, 0.715]) == [False, False, False, True]
+    assert _feed(s, [0.70, 0.72, 0.71]) == [False, False, True]
     assert s.best_epoch == 1 and s.best == 0.72
+    two = EarlyStopping(patience=2)
+    assert _feed(two, [0.70, 0.72, 0.71, 0.715, 0.69]) == [False, False, False, True, True]
+    assert two.bad_epochs == 3
 
 
 def test_logloss_is_minimized_and_state_round_trips() -> None:
