@@ -44,7 +44,8 @@ class IdRemap(nn.Module):
         self.fields = fields
         self.keys = [k.key for k in plan.keys]
         self.pruned = row_maps is not None
-        self.identity = all(k.direct for k in plan.keys) and self.keys == fields and not self.pruned
+        self.all_direct = all(k.direct for k in plan.keys)
+        self.identity = self.all_direct and self.keys == fields and not self.pruned
         if row_maps is not None:
             names = [t.name for t in plan.tables]
             starts = dict(zip(names, torch.tensor([0] + [len(row_maps[n]) for n in names]).cumsum(0).tolist()))
@@ -71,8 +72,11 @@ class IdRemap(nn.Module):
         within = torch.arange(int(counts.sum()), device=values.device) - torch.repeat_interleave(
             torch.cumsum(counts, 0) - counts, counts)
         gathered = values[starts[src][key_of_value] + within]
-        hashed = bucket_torch(gathered, self.salts[key_of_value], self.rows[key_of_value])
-        new_values = torch.where(self.direct[key_of_value], gathered, hashed)
+        if self.all_direct:  # vocabulary ids (a pruned vocab plan): no hashing to do
+            new_values = gathered
+        else:
+            hashed = bucket_torch(gathered, self.salts[key_of_value], self.rows[key_of_value])
+            new_values = torch.where(self.direct[key_of_value], gathered, hashed)
         if self.pruned:
             new_values = self.row_map[self.map_offset[key_of_value] + new_values]
         new_lengths = lengths.view(len(self.fields), stride)[src].reshape(-1)

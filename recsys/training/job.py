@@ -88,8 +88,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     env = init_distributed()
     set_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
-    searching = cfg.optfs.optfs or (cfg.model == "optinter" and cfg.model_cfg.optinter_mode == "search")
-    if resume and searching:
+    if resume and (cfg.optfs.optfs or _searches_interactions(cfg)):
         raise ConfigError("--resume is not supported for runs that search (--optfs, optinter): run them again")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "metrics.json").unlink(missing_ok=True)
@@ -155,12 +154,16 @@ class _Staged:
     search: Optional[SearchResult] = None
 
 
+def _searches_interactions(cfg: RunConfig) -> bool:
+    return cfg.model == "optinter" and cfg.model_cfg.optinter_mode == "search"
+
+
 def _search_stages(cfg: RunConfig, schema: FeatureSchema, env: DistEnv, run_dir: Path,
                    data: dict[str, BatchLoader], progress: bool) -> _Staged:
     """OptInter's method search (then its chosen model) and OptFS's gate search (then the pruned
     model at the rewind point); a plain run just builds its model."""
     staged = _Staged(cfg, build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema))
-    if cfg.model == "optinter" and cfg.model_cfg.optinter_mode == "search":
+    if _searches_interactions(cfg):
         staged.interactions = run_optinter_search(cfg, schema, env, run_dir / "optinter" / "search", data, progress)
         staged.extra["optinter"] = _optinter_metrics(cfg, schema, staged.interactions)
         staged.cfg = cfg = retrain_config(cfg, staged.interactions)

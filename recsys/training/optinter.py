@@ -31,6 +31,7 @@ from recsys.training.env import DistEnv
 from recsys.training.loop import Trainer
 from recsys.training.parallel import build_optimizer, embedding_parameters, shard
 from recsys.training.runconfig import RunConfig
+from recsys.training.stages import search_config
 
 ARCH = "arch_alpha"
 
@@ -98,8 +99,7 @@ def run_optinter_search(cfg: RunConfig, schema: FeatureSchema, env: DistEnv, out
     mc: OptInterConfig = cfg.model_cfg
     model = build_model(cfg.model, mc, cfg.embedding, schema)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train = dataclasses.replace(cfg.train, epochs=mc.optinter_search_epochs, patience=mc.optinter_search_epochs,
-                                lr_schedule="constant")
+    train = search_config(cfg.train, mc.optinter_search_epochs)
     dmp = shard(model, train, env)
     hooks: list[Any] = [Annealing(mc.optinter_t_min, mc.optinter_anneal_rate)]
     if mc.optinter_bilevel:

@@ -77,10 +77,10 @@ class SearchResult:
     history: list[dict[str, float]]
 
 
-def search_config(train: TrainConfig, optfs: OptFSConfig) -> TrainConfig:
-    """The search runs all its epochs: no early stop, one checkpoint per epoch as usual."""
-    return dataclasses.replace(train, epochs=optfs.optfs_search_epochs, patience=optfs.optfs_search_epochs,
-                               lr_schedule="constant")
+def search_config(train: TrainConfig, epochs: int) -> TrainConfig:
+    """A search stage (OptFS, OptInter) runs all its ``epochs`` at a constant learning rate: no
+    early stop (the trainer writes no checkpoints for it and keeps its last weights)."""
+    return dataclasses.replace(train, epochs=epochs, patience=epochs, lr_schedule="constant")
 
 
 def run_search(model: nn.Module, train: TrainConfig, optfs: OptFSConfig, env: DistEnv, out_dir: Path,
@@ -88,7 +88,7 @@ def run_search(model: nn.Module, train: TrainConfig, optfs: OptFSConfig, env: Di
     """Search gates on ``model`` (unsharded, tables on meta); its ``history.jsonl`` goes to ``out_dir``."""
     attach_gates(model, optfs.optfs_m_init)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = search_config(train, optfs)
+    cfg = search_config(train, optfs.optfs_search_epochs)
     dmp = shard(model, cfg, env)
     gates = gate_modules(dmp)
     schedule = TemperatureSchedule(optfs.optfs_search_epochs, optfs.optfs_final_tau)
