@@ -6,7 +6,7 @@ STAMP := $(VENV)/.recsys-installed
 DEMO_DIR ?= demo
 DEMO_ROWS ?= 1000000
 
-.PHONY: venv demo test test-all typecheck bench clean
+.PHONY: venv demo test test-all typecheck bench clean docker docker-test
 
 venv: $(STAMP)
 
@@ -29,6 +29,13 @@ test: venv typecheck
 
 test-all: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not gpu"
+
+docker: venv
+	$(BIN)/python docker/smoke_test.py --build-only
+
+# Builds the image, serves and batch-scores a bundle from containers, compares with the host (minutes).
+docker-test: venv
+	$(BIN)/python docker/smoke_test.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache

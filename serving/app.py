@@ -1,76 +1,282 @@
-"""``recsys serve BUNDLE_DIR [--host 127.0.0.1] [--port 8080]``: a minimal JSON scoring service.
+"""``recsys serve BUNDLE_DIR [--host 127.0.0.1] [--port 8080] [--workers W]``: the scoring service.
 
-POST /score with ``{"rows": [{"I1": "3", "C1": "68fd1e64", ...}, ...]}`` (raw values as
-strings, the dataset's field names) -> ``{"scores": [p, ...]}``. GET /health -> bundle info.
-Standard-library HTTP server: no extra dependency in the serving image.
+An ASGI app (FastAPI on uvicorn; OpenAPI page at ``/docs``):
+
+* ``POST /score``: ``{"rows": [{"I1": 3, "C1": "68fd1e64", ...}, ...]}`` (raw values, the
+  dataset's field names; missing fields are legal) or an Arrow IPC stream
+  (``Content-Type: application/vnd.apache.arrow.stream``) -> ``{"scores": [p, ...]}`` in row
+  order (an Arrow stream with a ``score`` column when ``Accept`` asks for one).
+* ``GET /healthz`` (alive), ``/readyz`` (bundle loaded), ``/metadata``, ``/metrics`` (Prometheus).
+
+Answers: 400 unreadable body or Content-Length, 411 no Content-Length, 413 body or row count
+over the limits, 415 unknown content type, 422 a bad row (naming row and field), 500 an
+unexpected error (JSON body and a log line), 503 not ready, 504 over the request timeout.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import logging
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
-from recsys.data import raw
 from recsys.scoring.predictor import Predictor
+from recsys.scoring.rows import RowError, arrow_rows_frame, json_rows_frame
+from serving.batching import MicroBatcher, model_threads
+from serving.metrics import ServiceMetrics
+
+log = logging.getLogger("recsys.serving")
+ARROW = "application/vnd.apache.arrow.stream"
 
 
-def score_rows(predictor: Predictor, rows: list[dict[str, Any]]) -> list[float]:
-    """Raw JSON rows -> probabilities, through the same validation and encoding as batch scoring."""
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Limits and batching of one service process."""
+
+    max_body_bytes: int = 8 << 20
+    max_rows: int = 10_000
+    timeout_s: float = 10.0
+    workers: int = 1
+    max_batch_rows: int = 4096
+    max_wait_ms: float = 2.0
+
+
+class Problem(Exception):
+    """An answer other than 200: status and a one-line message."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, extra
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.message, **self.extra}, status_code=self.status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing it (413) as soon as it outgrows ``limit`` bytes."""
+    length = request.headers.get("content-length")
+    if length is None and "chunked" not in request.headers.get("transfer-encoding", "").lower():
+        raise Problem(411, "Content-Length required")
+    if length is not None:
+        if not length.isdigit():
+            raise Problem(400, f"invalid Content-Length: {length!r}")
+        if int(length) > limit:
+            raise Problem(413, f"body of {int(length):,} bytes is over the limit of {limit:,}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Problem(413, f"body is over the limit of {limit:,} bytes")
+    return bytes(body)
+
+
+def parse_rows(body: bytes, content_type: str, predictor: Predictor, max_rows: int) -> pl.DataFrame:
+    """A request body -> the typed frame to score (Problem 400/413/415/422 otherwise)."""
     cfg = predictor.features.dataset
-    frame = pl.DataFrame({c: [None if r.get(c) is None else str(r.get(c)) for r in rows]
-                          for c in cfg.columns}, schema={c: pl.String for c in cfg.columns})
-    frame = frame.with_columns(pl.col(cfg.label).fill_null("0"))
-    frame = frame.with_columns(pl.lit("x").alias(raw.LINE), pl.int_range(1, pl.len() + 1).alias(raw.LINE_NO))
-    bad = frame.select(raw.reason_expr(cfg, from_text=False).alias(raw.REASON)).to_series()
-    if bad.is_not_null().any():
-        i = int(bad.is_not_null().arg_max() or 0)
-        raise ValueError(f"row {i}: {bad[i]}")
-    return predictor.score_typed(raw.typed_columns(frame, cfg)).tolist()
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == ARROW:
+        try:
+            table = pa.ipc.open_stream(body).read_all()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise Problem(400, f"not an Arrow IPC stream: {exc}") from None
+        _check_count(table.num_rows, max_rows)
+        return arrow_rows_frame(table, cfg)
+    if kind not in ("application/json", ""):
+        raise Problem(415, f"unsupported Content-Type {kind!r}: use application/json or {ARROW}")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, f"body is not JSON: {exc}") from None
+    rows = doc.get("rows") if isinstance(doc, dict) else None
+    if not isinstance(rows, list):
+        raise Problem(422, 'expected {"rows": [{field: value, ...}, ...]}')
+    _check_count(len(rows), max_rows)
+    return json_rows_frame(rows, cfg)
 
 
-def make_handler(predictor: Predictor) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+def _check_count(rows: int, max_rows: int) -> None:
+    if rows == 0:
+        raise Problem(422, "no rows to score")
+    if rows > max_rows:
+        raise Problem(413, f"{rows:,} rows is over the limit of {max_rows:,} per request")
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-            if self.path == "/health":
-                self._send(200, {"model": predictor.manifest["model"], "features_hash": predictor.manifest["features_hash"]})
-            else:
-                self._send(404, {"error": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
-            if self.path != "/score":
-                self._send(404, {"error": "not found"})
-                return
+def scores_response(scores: np.ndarray, accept: str) -> Response:
+    if ARROW in accept:
+        sink = pa.BufferOutputStream()
+        table = pa.table({"score": pa.array(scores, type=pa.float32())})
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return Response(sink.getvalue().to_pybytes(), media_type=ARROW)
+    return Response(json.dumps({"scores": scores.tolist()}), media_type="application/json")
+
+
+def create_app(load: Callable[[], Predictor], cfg: ServiceConfig = ServiceConfig()) -> FastAPI:
+    """The service around the predictor that ``load`` returns (loaded in the background at
+    start-up: ``/healthz`` answers at once, ``/readyz`` and ``/score`` once it is loaded)."""
+    metrics = ServiceMetrics()
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def load_predictor() -> None:
+            predictor = await asyncio.get_running_loop().run_in_executor(None, load)
+            batcher = MicroBatcher(lambda f: _score(predictor, f, metrics), cfg.workers, cfg.max_batch_rows,
+                                   cfg.max_wait_ms / 1000)
+            batcher.start()
+            state.update(predictor=predictor, batcher=batcher)
+
+        loading = asyncio.get_running_loop().create_task(load_predictor())
+        state["loading"] = loading
+        yield
+        loading.cancel()
+        if "batcher" in state:
+            await state["batcher"].stop()
+
+    app = FastAPI(title="recsys scoring service", lifespan=lifespan)
+
+    def ready() -> tuple[Predictor, MicroBatcher]:
+        loading = state.get("loading")
+        if loading is not None and loading.done() and loading.exception() is not None:
+            raise Problem(503, f"bundle failed to load: {loading.exception()}")
+        if "batcher" not in state:
+            raise Problem(503, "bundle not loaded yet")
+        return state["predictor"], state["batcher"]
+
+    @app.post("/score", openapi_extra=_score_openapi())
+    async def score(request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            predictor, batcher = ready()
+            body = await read_body(request, cfg.max_body_bytes)
+            frame = parse_rows(body, request.headers.get("content-type", ""), predictor, cfg.max_rows)
             try:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-                self._send(200, {"scores": score_rows(predictor, list(body["rows"]))})
-            except (ValueError, KeyError, TypeError) as exc:
-                self._send(400, {"error": str(exc)})
+                scores = await asyncio.wait_for(batcher.score(frame), cfg.timeout_s)
+            except asyncio.TimeoutError:
+                raise Problem(504, f"scoring took longer than {cfg.timeout_s:g}s") from None
+            response = scores_response(scores, request.headers.get("accept", ""))
+        except RowError as exc:
+            response = Problem(422, str(exc), row=exc.row, field=exc.field).response()
+        except Problem as exc:
+            response = exc.response()
+        except Exception as exc:  # noqa: BLE001 (any failure is answered, never a dropped connection)
+            log.exception("POST /score failed")
+            response = Problem(500, f"internal error: {type(exc).__name__}: {exc}").response()
+        metrics.observe("/score", response.status_code, time.perf_counter() - start)
+        return response
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        metrics.observe("/healthz", 200)
+        return {"status": "alive"}
 
-    return Handler
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        try:
+            ready()
+        except Problem as exc:
+            metrics.observe("/readyz", exc.status)
+            return exc.response()
+        metrics.observe("/readyz", 200)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metadata")
+    async def metadata() -> Response:
+        try:
+            predictor, _ = ready()
+        except Problem as exc:
+            return exc.response()
+        m = predictor.manifest
+        metrics.observe("/metadata", 200)
+        return JSONResponse({"model": m["model"], "features_hash": m["features_hash"],
+                             "fields": list(predictor.features.dataset.columns),
+                             "label": predictor.features.dataset.label, "metrics": m.get("metrics", {}),
+                             "limits": cfg.__dict__})
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        metrics.observe(request.url.path, 500)
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+    return app
 
 
-def main(argv: Sequence[str]) -> None:
+def _score(predictor: Predictor, frame: pl.DataFrame, metrics: ServiceMetrics) -> np.ndarray:
+    metrics.batch_rows.observe(frame.height)
+    scores = predictor.score_typed(frame)
+    metrics.rows.inc(frame.height)
+    return scores
+
+
+def _score_openapi() -> dict[str, Any]:
+    row = {"type": "object", "additionalProperties": {"type": ["string", "number", "null"]},
+           "example": {"I1": 3, "C1": "68fd1e64"}}
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"type": "object", "required": ["rows"],
+                                        "properties": {"rows": {"type": "array", "items": row}}}},
+        ARROW: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def parser() -> argparse.ArgumentParser:
+    d = ServiceConfig()
     p = argparse.ArgumentParser(prog="recsys serve", description="Serve click probabilities over HTTP.")
     p.add_argument("bundle", type=Path)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    a = p.parse_args(argv)
-    server = ThreadingHTTPServer((a.host, a.port), make_handler(Predictor.load(a.bundle)))
-    print(f"serving {a.bundle} on http://{a.host}:{a.port} (POST /score, GET /health)")
-    server.serve_forever()
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="model calls in flight at once; torch threads per call = cores / workers")
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
+    p.add_argument("--max-rows", type=int, default=d.max_rows, help="rows per request")
+    p.add_argument("--timeout-s", type=float, default=d.timeout_s, help="per request")
+    p.add_argument("--max-batch-rows", type=int, default=d.max_batch_rows, help="rows per model call")
+    p.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms,
+                   help="how long a request waits for others to share its model call")
+    return p
+
+
+def main(argv: Sequence[str]) -> None:
+    import torch
+    import uvicorn
+
+    a = parser().parse_args(argv)
+    cfg = ServiceConfig(a.max_body_bytes, a.max_rows, a.timeout_s, a.workers, a.max_batch_rows, a.max_wait_ms)
+    torch.set_num_threads(model_threads(cfg.workers))
+    predictor = Predictor.load(a.bundle)  # a bad bundle fails here, with one line, before binding the port
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"serving {a.bundle} ({predictor.manifest['model']}) on http://{a.host}:{a.port} "
+          f"(POST /score, GET /healthz /readyz /metadata /metrics, docs at /docs)", flush=True)
+    uvicorn.run(create_app(lambda: predictor, cfg), host=a.host, port=a.port, log_level="warning",
+                access_log=False, timeout_keep_alive=30)
+
+
+def serve_in_thread(app: FastAPI, host: str = "127.0.0.1") -> tuple[Any, int]:
+    """Run ``app`` on a free port in a daemon thread (tests, benchmarks); returns (server, port)."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="error", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(500):
+        if server.started and server.servers:
+            return server, server.servers[0].sockets[0].getsockname()[1]
+        time.sleep(0.01)
+    raise RuntimeError("service did not start")
+

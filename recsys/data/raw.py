@@ -150,8 +150,11 @@ def _field_count_checks(cfg: DatasetConfig) -> list[tuple[pl.Expr, pl.Expr]]:
     return checks
 
 
-def reason_expr(cfg: DatasetConfig, from_text: bool = True) -> pl.Expr:
-    """First validation failure of a row as a string, null when the row is good."""
+def reason_expr(cfg: DatasetConfig, from_text: bool = True, time_required: bool = True) -> pl.Expr:
+    """First validation failure of a row as a string, null when the row is good.
+
+    ``time_required=False`` (a scoring request): a missing time value is legal, its derived
+    fields score as unseen values; a present one must still be ``YYMMDDHH``."""
     checks = _field_count_checks(cfg) if from_text else []
     checks.append((_bad_label(cfg),
                    pl.format(f"{cfg.label}: label must be 0 or 1, got '{{}}'", pl.col(cfg.label).fill_null(""))))
@@ -160,7 +163,8 @@ def reason_expr(cfg: DatasetConfig, from_text: bool = True) -> pl.Expr:
         checks.append((bad, pl.format(f"{d}: not an integer: '{{}}'", pl.col(d))))
     if cfg.time_column:
         t = pl.col(cfg.time_column)
-        checks.append((_bad_time(t), pl.format(f"{cfg.time_column}: expected YYMMDDHH, got '{{}}'", t.fill_null(""))))
+        bad_time = _bad_time(t) if time_required else t.is_not_null() & _bad_time(t)
+        checks.append((bad_time, pl.format(f"{cfg.time_column}: expected YYMMDDHH, got '{{}}'", t.fill_null(""))))
     expr = pl.lit(None, dtype=pl.String)
     for cond, msg in reversed(checks):
         expr = pl.when(cond).then(msg).otherwise(expr)
@@ -343,10 +347,10 @@ def typed_columns(good: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
     if cfg.time_column:
         t = pl.col(cfg.time_column)
         day = t.str.slice(0, 6).str.to_date("%y%m%d").dt.weekday()
-        exprs += [
-            t.str.slice(6, 2).cast(pl.Int32).cast(pl.String).alias("hour_of_day"),
-            day.cast(pl.String).alias("weekday"),
-            (day >= 6).cast(pl.Int8).cast(pl.String).alias("weekend"),
+        exprs += [  # a missing time (legal in a scoring request) gives empty, unseen values
+            t.str.slice(6, 2).cast(pl.Int32).cast(pl.String).fill_null("").alias("hour_of_day"),
+            day.cast(pl.String).fill_null("").alias("weekday"),
+            (day >= 6).cast(pl.Int8).cast(pl.String).fill_null("").alias("weekend"),
         ]
     keep = [c for c in (FILE_NO, LINE_NO) if c in good.columns]
     return good.select(*keep, *exprs)

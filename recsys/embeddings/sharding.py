@@ -12,6 +12,7 @@ the dense kernel, because their optimizer must see every row's penalty gradient.
 
 from __future__ import annotations
 
+from fbgemm_gpu.split_table_batched_embeddings_ops_common import BoundsCheckMode
 from torch import nn
 from torchrec.distributed.embedding_types import EmbeddingComputeKernel
 from torchrec.distributed.planner.types import ParameterConstraints
@@ -47,5 +48,8 @@ def sharding_constraints(model: nn.Module, device_type: str = "cpu") -> dict[str
             # inconsistent shard metadata for it column-wise over 2 gloo ranks).
             cross = table.name == CROSS_TABLE and device_type == "cuda"
             types = _sharding_types("unified_" in table.name or cross, device_type)
-            out[table.name] = ParameterConstraints(sharding_types=types, compute_kernels=fused)
+            # Cross rows are ``hash % rows`` by construction: fbgemm's bounds check (a pass over
+            # every one of the P x B ids) can never fire on them.
+            check = BoundsCheckMode.NONE if table.name == CROSS_TABLE else None
+            out[table.name] = ParameterConstraints(sharding_types=types, compute_kernels=fused, bounds_check_mode=check)
     return out

@@ -6,7 +6,8 @@ from recsys.layers.crosses import Factorize, MethodMixture, annealed_temperature
 from recsys.layers.fgcnn import FeatureGeneration
 from recsys.layers.gates import gate_penalty, hard_gate, soft_gate, temperature
 from recsys.layers.interaction import FactorizationMachine, InnerProduct
+from recsys.layers.logit import LogitLinear
 from recsys.layers.mlp import MLP
 
-__all__ = ["CrossNetwork", "Factorize", "MethodMixture", "annealed_temperature", "FactorizationMachine", "FeatureGeneration", "InnerProduct", "InteractingLayer", "MLP", "gate_penalty", "hard_gate",
+__all__ = ["CrossNetwork", "Factorize", "MethodMixture", "annealed_temperature", "FactorizationMachine", "FeatureGeneration", "InnerProduct", "InteractingLayer", "LogitLinear", "MLP", "gate_penalty", "hard_gate",
            "soft_gate", "temperature"]

@@ -9,35 +9,85 @@ During the search :class:`MethodMixture` weighs them per pair with ``softmax(alp
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 
+Group = tuple[int, "slice | torch.Tensor"]  # (left field, right fields: a slice or an index tensor)
+
+
+def _right(emb: torch.Tensor, right: slice | torch.Tensor) -> torch.Tensor:
+    return emb[:, right] if isinstance(right, slice) else emb.index_select(1, right)
+
+
+class _GroupedProducts(torch.autograd.Function):
+    """``(B, F, d) -> (B, P, d)``: ``cat_g(e_left(g) * e_right(g))``, with a backward that adds
+    each group's two gradients into one ``(B, F, d)`` fp32 buffer (autograd's own backward
+    would zero-fill and add a full ``(B, F, d)`` tensor per slice)."""
+
+    @staticmethod
+    def forward(ctx: Any, emb: torch.Tensor, groups: list[Group]) -> torch.Tensor:
+        ctx.save_for_backward(emb)
+        ctx.groups = groups
+        parts = [emb[:, left:left + 1] * _right(emb, right) for left, right in groups]
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (emb,) = ctx.saved_tensors
+        out = torch.zeros(emb.shape, dtype=torch.float32, device=emb.device)
+        start = 0
+        for left, right in ctx.groups:
+            others = _right(emb, right)
+            g = grad[:, start:start + others.shape[1]]
+            start += others.shape[1]
+            out[:, left] += torch.sum(g * others, dim=1, dtype=torch.float32)
+            part = g * emb[:, left:left + 1]
+            if isinstance(right, slice):
+                out[:, right] += part
+            else:
+                out.index_add_(1, right, part.float())
+        return out.to(emb.dtype), None
+
+
 class Factorize(nn.Module):
-    """``(B, F, d) -> (B, P, d)``: ``e_i * e_j`` for each pair ``(i, j)``.
+    """``(B, F, d) -> (B, P, d)``: ``e_i * e_j`` for each pair ``(i, j)``, in the given pair order.
 
-    The gathers run field-major (``(F, B, d)``, whole ``B x d`` blocks), so their backward
-    adds contiguous blocks instead of scattering ``d``-wide pieces into every row; the result
-    is a ``(B, P, d)`` view of the ``(P, B, d)`` products, in the autocast precision when on
-    (they only feed a matmul, and ``P x B x d`` is the largest tensor of the model)."""
+    Pairs are grouped by their first field: one broadcast product ``e_i * e_[j...]`` per group,
+    whose right fields are a slice when they are consecutive (all pairs of a field list: no
+    gather at all). The products are batch-major, so the caller's ``(B, P * d)`` reshape is
+    free, and formed in the autocast precision when on (they only feed a matmul and
+    ``B x P x d`` is the largest tensor of the model). A final gather restores the pair order
+    only when grouping changed it.
+    """
 
-    left: torch.Tensor
-    right: torch.Tensor
+    order: torch.Tensor | None
 
     def __init__(self, pairs: Sequence[tuple[int, int]]) -> None:
         super().__init__()
-        self.register_buffer("left", torch.tensor([i for i, _ in pairs], dtype=torch.int64), persistent=False)
-        self.register_buffer("right", torch.tensor([j for _, j in pairs], dtype=torch.int64), persistent=False)
+        grouped = sorted(range(len(pairs)), key=lambda k: (pairs[k][0], k))
+        self._groups: list[tuple[int, slice | str]] = []  # right fields: a slice or a buffer's name
+        for n, left in enumerate(dict.fromkeys(pairs[k][0] for k in grouped)):
+            right = [pairs[k][1] for k in grouped if pairs[k][0] == left]
+            if right == list(range(right[0], right[0] + len(right))):
+                self._groups.append((left, slice(right[0], right[-1] + 1)))
+            else:
+                self.register_buffer(f"right_{n}", torch.tensor(right, dtype=torch.int64), persistent=False)
+                self._groups.append((left, f"right_{n}"))
+        position = torch.empty(len(pairs), dtype=torch.int64)
+        position[torch.tensor(grouped, dtype=torch.int64)] = torch.arange(len(pairs))
+        identity = grouped == list(range(len(pairs)))
+        self.register_buffer("order", None if identity else position, persistent=False)
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        fields = emb.transpose(0, 1)
         kind = emb.device.type
         if torch.is_autocast_enabled(kind):  # products feed a matmul: form them in its precision
-            fields = fields.to(torch.get_autocast_dtype(kind))
-        fields = fields.contiguous()
-        return (fields.index_select(0, self.left) * fields.index_select(0, self.right)).transpose(0, 1)
+            emb = emb.to(torch.get_autocast_dtype(kind))
+        groups: list[Group] = [(left, r if isinstance(r, slice) else getattr(self, r)) for left, r in self._groups]
+        out = _GroupedProducts.apply(emb, groups)
+        return out if self.order is None else out.index_select(1, self.order)
 
 
 def annealed_temperature(step: int, t_min: float, rate: float) -> float:

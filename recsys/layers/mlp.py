@@ -7,9 +7,12 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from recsys.layers.logit import LogitLinear
+
 
 class MLP(nn.Module):
-    """``(B, in_dim) -> (B, units[-1])`` or ``(B, out_dim)``: Linear -> [BatchNorm | LayerNorm] -> ReLU -> [Dropout].
+    """``(B, in_dim) -> (B, units[-1])`` or ``(B, out_dim)``: Linear -> [BatchNorm | LayerNorm] -> ReLU -> [Dropout],
+    then an fp32 output layer (:class:`LogitLinear`) when ``out_dim`` is given.
 
     Example:
         >>> MLP(8, [4, 4], out_dim=1)(torch.zeros(2, 8)).shape
@@ -31,7 +34,7 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             in_dim = width
         if out_dim is not None:
-            layers.append(nn.Linear(in_dim, out_dim))
+            layers.append(LogitLinear(in_dim, out_dim))
         self.net = nn.Sequential(*layers)
         self.out_dim = out_dim if out_dim is not None else in_dim
 

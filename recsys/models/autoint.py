@@ -17,7 +17,7 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import ConfigError
-from recsys.layers import MLP, InteractingLayer
+from recsys.layers import MLP, InteractingLayer, LogitLinear
 from recsys.models.base import DNNConfig, SparseArch
 from recsys.types import ModelOutput
 
@@ -58,7 +58,7 @@ class AutoInt(nn.Module):
         self.attention = nn.Sequential(*[
             InteractingLayer(d if i == 0 else width, cfg.attention_dim, cfg.num_heads, cfg.use_residual,
                              cfg.use_scale, cfg.layer_norm) for i in range(cfg.attention_layers)])
-        self.head = nn.Linear(f * width + raw, 1)
+        self.head = LogitLinear(f * width + raw, 1)
         self.dnn = MLP(self.sparse_arch.flat_dim, cfg.dnn_hidden_units, 1, cfg.net_dropout, cfg.batch_norm) \
             if with_dnn and cfg.dnn_hidden_units else None
 

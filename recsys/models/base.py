@@ -16,7 +16,7 @@ from recsys.embeddings.module import FieldEmbedding
 from recsys.embeddings.schema import DenseEmbedding, FeatureSchema, field_embedding
 from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import ConfigError
-from recsys.layers import MLP, InnerProduct
+from recsys.layers import MLP, InnerProduct, LogitLinear
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class LinearArch(nn.Module):
     def __init__(self, schema: FeatureSchema, emb: EmbeddingConfig, device: Optional[torch.device] = None) -> None:
         super().__init__()
         self.weights = field_embedding(schema, emb, dim=self.WIDTH, prefix="lr_", device=device)
-        self.dense = nn.Linear(len(schema.dense), 1) if schema.dense else None
+        self.dense = LogitLinear(len(schema.dense), 1) if schema.dense else None
         self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, dense: torch.Tensor, sparse: KeyedJaggedTensor) -> torch.Tensor:

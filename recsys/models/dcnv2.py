@@ -11,7 +11,7 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
-from recsys.layers import MLP, CrossNetwork
+from recsys.layers import MLP, CrossNetwork, LogitLinear
 from recsys.models.base import DNNConfig, SparseArch
 from recsys.types import ModelOutput
 
@@ -37,7 +37,7 @@ class DCNv2(nn.Module):
         self.mlp = None if cfg.model_structure == "crossnet_only" else \
             MLP(in_dim, cfg.dnn_hidden_units, None, cfg.net_dropout, cfg.batch_norm)
         head_in = in_dim if self.mlp is None else self.mlp.out_dim + (in_dim if cfg.model_structure == "parallel" else 0)
-        self.head = nn.Linear(head_in, 1)
+        self.head = LogitLinear(head_in, 1)
 
     def forward(self, dense: torch.Tensor, sparse: KeyedJaggedTensor) -> ModelOutput:
         x0 = self.sparse_arch.with_raw_dense(self.sparse_arch(dense, sparse).flatten(1), dense)

@@ -29,7 +29,6 @@ from recsys.errors import BundleError, DataDirError
 from recsys.features.fitted import FittedFeatures, features_hash
 from recsys.memory import tune_allocator
 from recsys.models.registry import build_model, lookup
-from recsys.precision import autocast
 
 
 @dataclass
@@ -43,10 +42,8 @@ class Predictor:
     """``Predictor.load(bundle).score_frame(typed)`` -> probabilities ``(N,)``."""
 
     def __init__(self, model: torch.nn.Module, features: FittedFeatures, schema: FeatureSchema, manifest: dict) -> None:
-        self.model, self.features, self.manifest = model.eval(), features, manifest
+        self.model, self.features, self.manifest, self.schema = model.eval(), features, manifest, schema
         self.dense, self.categorical = list(schema.dense), list(schema.categorical)
-        # Score in the precision the run was evaluated in, so bundle scores match its metrics.
-        self.precision = "bf16" if manifest.get("metrics", {}).get("precision") == "bf16" else "none"
         self._batcher = BatchLoader([], self.dense, self.categorical, batch_size=1, label=None)
 
     @classmethod
@@ -78,7 +75,11 @@ class Predictor:
 
     @torch.no_grad()
     def score_typed(self, typed: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
-        """Typed raw frame (see :func:`recsys.data.raw.typed_columns`) -> ``(N,)`` float32 probabilities."""
+        """Typed raw frame (see :func:`recsys.data.raw.typed_columns`) -> ``(N,)`` float32 probabilities.
+
+        Always fp32, also for a model trained under bf16 autocast: a row's score then does not
+        depend on which rows share its batch (bf16 kernels round differently per batch shape),
+        so the service, ``recsys score`` and the in-process model agree to 1e-6."""
         enc = self.features.encode(typed)
         dense = enc.select(self.dense).to_numpy().astype(np.float32) if self.dense else np.zeros((enc.height, 0), np.float32)
         ids = np.stack([enc[c].to_numpy().astype(np.int64) for c in self.categorical])
@@ -86,8 +87,7 @@ class Predictor:
         for s in range(0, enc.height, batch_size):
             batch = self._batcher.to_batch(dense[s : s + batch_size], ids[:, s : s + batch_size],
                                            np.zeros(min(batch_size, enc.height - s), np.float32))
-            with autocast(self.precision, torch.device("cpu")):
-                logits = self.model(batch.dense, batch.sparse).logits
+            logits = self.model(batch.dense, batch.sparse).logits  # fp32 throughout (see score_typed)
             out.append(torch.sigmoid(logits.float()).numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 

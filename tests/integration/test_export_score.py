@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -94,28 +92,3 @@ def test_bundle_with_changed_features_is_refused(bundle: Path, tmp_path: Path) -
     (copy / "features" / "features.json").write_text(json.dumps(features))
     with pytest.raises(BundleError, match="hash mismatch"):
         Predictor.load(copy)
-
-
-def test_service_scores_json_rows_like_batch_scoring(bundle: Path) -> None:
-    from http.server import ThreadingHTTPServer
-
-    from serving.app import make_handler, score_rows
-
-    predictor = Predictor.load(bundle)
-    row = {f"I{i}": str(i) for i in range(1, 14)} | {f"C{i}": "68fd1e64" for i in range(1, 27)}
-    rows = [row, {**row, "I1": None, "C3": "00000000"}]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(predictor))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        req = urllib.request.Request(f"{url}/score", data=json.dumps({"rows": rows}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = json.loads(resp.read())
-        with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:
-            health = json.loads(resp.read())
-    finally:
-        server.shutdown()
-    assert body["scores"] == pytest.approx(score_rows(predictor, rows))
-    assert len(body["scores"]) == 2 and all(0 < s < 1 for s in body["scores"])
-    assert health["model"] == "deepfm"

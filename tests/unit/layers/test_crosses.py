@@ -28,11 +28,18 @@ def test_cross_rows_depend_on_the_pair_and_its_order() -> None:
     assert (ab != cross_rows_numpy(B, A, pair_salt("C1", "C2"), 1 << 20)).any()
 
 
-def test_factorize_is_the_hadamard_product_of_each_pair() -> None:
-    emb = torch.arange(24, dtype=torch.float32).view(2, 3, 4)
-    out = Factorize([(0, 1), (1, 2), (0, 2)])(emb)
-    assert out.shape == (2, 3, 4)
-    assert torch.equal(out[:, 1], emb[:, 1] * emb[:, 2])
+@pytest.mark.parametrize("pairs", [[(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)],  # all pairs: slices only
+                                   [(0, 1), (1, 2), (0, 2)],  # grouping reorders
+                                   [(2, 0), (0, 3), (2, 3), (1, 3)]])  # gaps, reversed pairs
+def test_factorize_is_the_hadamard_product_of_each_pair(pairs: list[tuple[int, int]]) -> None:
+    emb = torch.randn(5, 4, 8, requires_grad=True)
+    out = Factorize(pairs)(emb)
+    want = torch.stack([emb[:, i] * emb[:, j] for i, j in pairs], dim=1)
+    assert out.shape == (5, len(pairs), 8) and torch.equal(out, want)
+    weights = torch.randn_like(want)
+    (grad,) = torch.autograd.grad((out * weights).sum(), emb)
+    (want_grad,) = torch.autograd.grad((want * weights).sum(), emb)
+    assert torch.allclose(grad, want_grad, atol=1e-6)
 
 
 def test_annealing_schedule() -> None:

@@ -34,11 +34,22 @@ def test_fixed_methods_allocate_cross_rows_only_for_memorized_pairs() -> None:
     assert model.memorize is not None and model.memorize.keys == ["C0*C1"]
     assert model.memorize.rows == budget_rows("1000rows", 8) // 4  # one pair's share of the budget
     assert model.factorize is not None and model.fac_fields == [1, 3]  # tables only for C1 and C3
-    assert model.factorize.left.tolist() == [0] and model.factorize.right.tolist() == [1]
+    emb = torch.randn(3, 2, 8)  # the factorization embeddings of C1 and C3
+    assert torch.equal(model.factorize(emb), (emb[:, 0] * emb[:, 1])[:, None])
     assert model.mixture is None and model.mlp.net[0].in_features == 4 * 16 + 2 * 8 + 2  # + 2 raw dense
     naive, _ = _build(schema, optinter_mode="fixed", optinter_pairs=pairs, optinter_methods=("naive",) * 4)
     assert naive.memorize is None and naive.fac_embedding is None and not embedding_parameters(naive.memorize or torch.nn.Module())
     assert naive.mlp.net[0].in_features == 4 * 16 + 2
+
+
+def test_each_memorized_pair_hashes_into_its_own_block_of_rows() -> None:
+    schema = _schema(4)
+    model, _ = _build(schema, optinter_mode="memorize")
+    _, kjt = _inputs(schema, 64)
+    rows = model.memorize.cross_rows(kjt)  # (P, B)
+    per_pair = model.memorize.rows_per_pair
+    assert model.memorize.rows == per_pair * 6 and rows.shape == (6, 64)
+    assert ((rows // per_pair) == torch.arange(6)[:, None]).all()
 
 
 def test_search_mode_mixes_every_pair_and_alpha_gets_gradients() -> None:

@@ -1,0 +1,94 @@
+"""Rows from a request (JSON objects or an Arrow table) -> the typed frame the predictor scores.
+
+The service and any other online caller validate here, with the rules batch scoring applies
+to files (:func:`recsys.data.raw.reason_expr`), plus what only a request can get wrong: a row
+that is not an object, a field name the dataset does not have, a value that is not a string
+or a number. Missing fields are legal (they score through the out-of-vocabulary row).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence
+
+import polars as pl
+import pyarrow as pa
+
+from recsys.data import raw
+from recsys.errors import RecsysError
+from recsys.features.spec import DatasetConfig
+
+
+class RowError(RecsysError):
+    """A request row cannot be scored; names the 0-based row and the field."""
+
+    def __init__(self, message: str, row: Optional[int] = None, field: Optional[str] = None) -> None:
+        where = ", ".join(p for p in (f"row {row}" if row is not None else "", f"field {field!r}" if field else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.row, self.field = row, field
+
+
+def _text(value: Any, row: int, field: str) -> Optional[str]:
+    """A JSON value -> the raw text a log file would hold (integral floats without ``.0``)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RowError(f"expected a string or a number, got {type(value).__name__}", row, field)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RowError(f"expected a finite number, got {value}", row, field)
+        if value.is_integer():
+            return str(int(value))
+    return str(value)
+
+
+def json_rows_frame(rows: Sequence[Any], cfg: DatasetConfig) -> pl.DataFrame:
+    """JSON rows (objects keyed by the dataset's raw column names) -> typed frame."""
+    known = set(cfg.columns)
+    columns: dict[str, list[Optional[str]]] = {c: [None] * len(rows) for c in cfg.columns}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise RowError(f"expected an object of field: value, got {type(row).__name__}", i)
+        for field, value in row.items():
+            if field not in known:
+                raise RowError(f"unknown field (this model's fields: {', '.join(cfg.columns)})", i, field)
+            columns[field][i] = _text(value, i, field)
+    frame = pl.DataFrame(columns, schema={c: pl.String for c in cfg.columns})
+    return typed_request_frame(frame, cfg)
+
+
+def arrow_rows_frame(table: pa.Table, cfg: DatasetConfig) -> pl.DataFrame:
+    """An Arrow table whose columns are raw column names (any subset) -> typed frame."""
+    unknown = [c for c in table.column_names if c not in set(cfg.columns)]
+    if unknown:
+        raise RowError(f"unknown field (this model's fields: {', '.join(cfg.columns)})", field=unknown[0])
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    bad = [c for c, t in frame.schema.items() if not (t.is_numeric() or t == pl.String or t == pl.Null)]
+    if bad:
+        raise RowError(f"expected a string or numeric column, got {frame.schema[bad[0]]}", field=bad[0])
+    frame = frame.select([_text_column(c, frame.schema[c]) if c in frame.columns
+                          else pl.lit(None, dtype=pl.String).alias(c) for c in cfg.columns])
+    return typed_request_frame(frame, cfg)
+
+
+def _text_column(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A column as the raw text a log file would hold (integral floats without ``.0``)."""
+    col = pl.col(name)
+    if dtype.is_float():
+        integral = col.is_finite() & (col == col.floor())
+        return pl.when(integral).then(col.cast(pl.Int64).cast(pl.String)).otherwise(col.cast(pl.String)).alias(name)
+    return col.cast(pl.String)
+
+
+def typed_request_frame(frame: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
+    """String columns of every raw field -> :func:`recsys.data.raw.typed_columns`, or the first
+    row's validation failure as a :class:`RowError`. The label is not needed to score."""
+    frame = frame.with_columns(pl.col(cfg.label).fill_null("0"))
+    frame = frame.with_columns(pl.lit("x").alias(raw.LINE), pl.int_range(1, pl.len() + 1).alias(raw.LINE_NO))
+    bad = frame.select(raw.reason_expr(cfg, from_text=False, time_required=False).alias(raw.REASON)).to_series()
+    if bad.is_not_null().any():
+        i = int(bad.is_not_null().arg_max() or 0)
+        field, _, message = str(bad[i]).partition(": ")
+        raise RowError(message, i, field)
+    return raw.typed_columns(frame, cfg)
