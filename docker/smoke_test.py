@@ -40,12 +40,42 @@ def recsys(*args: str) -> None:
     sh(sys.executable, "-m", "pipelines.cli", *args, cwd=ROOT)
 
 
+LOCAL_BASE = "local/python:3.11"
+
+
+def traversable_base(base: str) -> str:
+    """``base``, or a copy whose root directory is 0755: docker-up's debootstrapped base has a
+    0700 root (mktemp -d), which the image's non-root user cannot traverse, and a Dockerfile
+    cannot change the mode of ``/`` (layers do not record it)."""
+    mode = sh("docker", "run", "--rm", "--network", "none", base, "stat", "-c", "%a", "/",
+              capture_output=True).stdout.strip()
+    if mode == "755":
+        return base
+    fixed = f"{base}-755"
+    if subprocess.run(["docker", "image", "inspect", fixed], capture_output=True).returncode == 0:
+        return fixed
+    with tempfile.TemporaryDirectory(prefix="recsys-base-") as tmp:
+        name = "recsys-base-export"
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        sh("docker", "create", "--name", name, base, "true", capture_output=True)
+        export = subprocess.Popen(["docker", "export", name], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", tmp], stdin=export.stdout, check=True)
+        export.wait()
+        sh("docker", "rm", name, capture_output=True)
+        Path(tmp).chmod(0o755)
+        tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "import", "-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                        "-", fixed], stdin=tar.stdout, check=True, capture_output=True)
+        tar.wait()
+    return fixed
+
+
 def build(image: str) -> None:
     up = ROOT.parent / "shared" / "tools" / "docker-up"
     base = []
     if up.is_file():
         sh(str(up))
-        base = ["--build-arg", "BASE=local/python:3.11"]
+        base = ["--build-arg", f"BASE={traversable_base(LOCAL_BASE)}"]
     wheels = ROOT / "docker" / "wheels"
     for whl in glob.glob("/opt/wheels/torch-2.13.0*cpu*.whl"):  # this machine's pip find-links
         if not (wheels / Path(whl).name).is_file():
@@ -93,8 +123,8 @@ def check_service(image: str, bundle_dir: Path, raw: Path) -> None:
 
     name = "recsys-smoke"
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-    sh("docker", "run", "-d", "--name", name, "--network", "host", "-v", f"{bundle_dir}:/model:ro", image,
-       "serve", "/model", "--host", "127.0.0.1", "--port", str(PORT), "--max-rows", "100")
+    sh("docker", "run", "-d", "--name", name, "--network", "host", "-e", f"RECSYS_PORT={PORT}",
+       "-v", f"{bundle_dir}:/model:ro", image, "serve", "/model", "--host", "127.0.0.1", "--max-rows", "100")
     try:
         wait_ready(name)
         names = ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]

@@ -9,6 +9,7 @@ from typing import Sequence
 
 from recsys.data.prepare import PrepareResult, prepare_dataset
 from recsys.features.spec import DatasetConfig, SplitConfig, load_dataset_config
+from recsys.files import check_output_dir
 
 
 def build_config(args: argparse.Namespace) -> DatasetConfig:
@@ -44,7 +45,9 @@ def main(argv: Sequence[str]) -> PrepareResult:
     p.add_argument("--dense-transform", choices=["log", "bucket", "none"],
                    help="dense fields: log(x+1) floats (DLRM), floor(ln(x)^2) categoricals (FuxiCTR) or raw")
     p.add_argument("--strict", action="store_true", help="stop at the first bad row")
+    p.add_argument("--overwrite", action="store_true", help="replace another recsys verb's output at --out")
     a = p.parse_args(argv)
+    check_output_dir(a.out, "prepare", a.overwrite)
     result = prepare_dataset(a.inputs, build_config(a), a.out, a.format, a.strict)
     s = result.splits
     print(f"prepared {result.input_rows:,} rows in {result.seconds:.1f}s -> {a.out}: "

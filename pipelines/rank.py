@@ -11,6 +11,7 @@ from typing import Sequence
 from recsys.data.prepare import prepare_dataset
 from recsys.errors import ConfigError
 from recsys.features.spec import load_dataset_config
+from recsys.files import check_output_dir
 from recsys.ranking.rank import RankResult, rank_dataset
 
 
@@ -27,11 +28,9 @@ def main(argv: Sequence[str]) -> RankResult:
     p.add_argument("--no-pairs", action="store_true", help="skip redundancy/relations (singles only)")
     p.add_argument("--score", default="centred", choices=["centred", "reference", "outrank"],
                    help="centred (default, least noisy), reference (paper form), outrank (bit-for-bit outrank 0.97.5)")
-    p.add_argument("--backend", default="recsys", choices=["recsys", "outrank"])
+    p.add_argument("--overwrite", action="store_true", help="replace another recsys verb's output at --out")
     a = p.parse_args(argv)
-    if a.backend == "outrank":
-        raise ConfigError("--backend outrank (running the outrank package itself) is not wired; "
-                          "--score outrank reproduces its MI-numba-randomized scores exactly")
+    check_output_dir(a.out, "rank", a.overwrite)
     opts = dict(split=a.split, sample=a.sample, top_k=a.top_k, alpha=a.alpha, beta=a.beta, pairs=not a.no_pairs,
                 score=a.score)
     if a.format is None:

@@ -6,7 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from recsys.files import check_output_file
 from recsys.scoring.predictor import Predictor, ScoreResult
+
+
+def is_scores_file(path: Path) -> bool:
+    """An earlier ``recsys score`` output: Parquet with exactly the columns ``row`` and ``score``."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path).names == ["row", "score"]
+    except Exception:  # noqa: BLE001 (not Parquet at all: not ours)
+        return False
 
 
 def main(argv: Sequence[str]) -> ScoreResult:
@@ -16,6 +27,7 @@ def main(argv: Sequence[str]) -> ScoreResult:
     p.add_argument("--format", required=True, choices=["criteo", "avazu", "parquet"])
     p.add_argument("--out", required=True, type=Path)
     a = p.parse_args(argv)
+    check_output_file(a.out, "score", is_scores_file)
     result = Predictor.load(a.bundle).score_files(a.inputs, a.format, a.out)
     print(f"scored {result.rows:,} rows ({result.rejected} rejected, null score) in {result.seconds:.1f}s -> {a.out}")
     return result

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from recsys.data.synth import write_synthetic
+from recsys.files import check_output_file
 
 
 def main(argv: Sequence[str]) -> dict:
@@ -16,6 +17,7 @@ def main(argv: Sequence[str]) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path)
     a = p.parse_args(argv)
+    check_output_file(a.out, "synth", lambda f: Path(f"{f}.truth.json").is_file())
     truth = write_synthetic(a.format, int(a.rows), a.out, a.seed)
     print(f"wrote {int(a.rows):,} {a.format} rows to {a.out}; oracle AUC {truth['oracle_auc']:.4f}")
     return truth

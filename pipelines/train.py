@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
 from recsys.config import parse_set_args
 from recsys.errors import ConfigError
+from recsys.files import check_output_dir, output_verb
 from recsys.ranking.candidates import top_pairs
 from recsys.training.runconfig import RunConfig, read_feature_list, resolve
 
@@ -34,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
                         "(relations.tsv or pairwise_ranks.tsv)")
     p.add_argument("--optfs", action="store_true",
                    help="OptFS: search per-value feature gates, rewind, retrain on the pruned tables (optfs_* keys)")
+    p.add_argument("--overwrite", action="store_true", help="replace another recsys verb's output at --out")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     return p
@@ -57,6 +60,9 @@ def overrides(a: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str]) -> dict[str, Any]:
     a = parser().parse_args(argv)
+    check_output_dir(a.out, "train", a.overwrite)
+    if output_verb(a.out) not in (None, "train"):  # another verb's output, --overwrite given
+        shutil.rmtree(a.out)
     cfg = resolve(a.model, a.config, overrides(a), read_feature_list(a.features) if a.features else None)
     if a.candidates:
         cfg = with_candidates(cfg, a.candidates)

@@ -43,3 +43,7 @@ class TrainingError(RecsysError):
 
 class BundleError(RecsysError):
     """An exported bundle is incomplete or does not match its features artifact."""
+
+
+class OutputError(RecsysError):
+    """An ``--out`` path holds something this verb must not replace."""

@@ -1,7 +1,11 @@
-"""Writing outputs so that a reader never sees them half-written.
+"""Writing outputs so that a reader never sees them half-written, and never over a user's files.
 
 Files are written under a temporary sibling name and renamed; directories are built under
 a temporary sibling and swapped in whole (an existing one is removed only afterwards).
+Before a verb writes, :func:`check_output_dir` / :func:`check_output_file` decide whether the
+path may be replaced: only an earlier output of the same verb (recognised by its marker file),
+another recsys verb's output with ``--overwrite``, and never a regular file or a directory
+that holds anything else.
 """
 
 from __future__ import annotations
@@ -10,7 +14,53 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
+
+from recsys.errors import OutputError
+
+OUTPUT_MARKERS: dict[str, str] = {
+    "prepare": "dataset.json",
+    "train": "config.json",
+    "export": "manifest.json",
+    "rank": "feature_singles.tsv",
+}
+"""The file that marks a directory as the output of each verb that writes one."""
+
+
+def output_verb(path: Path) -> Optional[str]:
+    """The verb whose output directory ``path`` is (by its marker file), else None."""
+    return next((verb for verb, marker in OUTPUT_MARKERS.items() if (path / marker).is_file()), None)
+
+
+def check_output_dir(path: Path, verb: str, overwrite: bool = False) -> None:
+    """Refuse (:class:`OutputError`) to write ``verb``'s output directory at ``path`` unless it is
+    absent, empty or an earlier output of ``verb`` (or of another verb, with ``overwrite``)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir():
+        raise OutputError(f"{path}: exists and is not a directory; refusing to replace it (choose another --out)")
+    if not any(path.iterdir()):
+        return
+    owner = output_verb(path)
+    if owner == verb:
+        return
+    if owner is None:
+        raise OutputError(f"{path}: holds files that are not a recsys {verb} output; refusing to replace them "
+                          "(choose another --out)")
+    if not overwrite:
+        raise OutputError(f"{path}: holds a recsys {owner} output; pass --overwrite to replace it with a {verb} output")
+
+
+def check_output_file(path: Path, verb: str, ours: Callable[[Path], bool]) -> None:
+    """Refuse to write ``verb``'s output file at ``path`` unless it is absent or ``ours(path)``
+    says it is an earlier output of ``verb``."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory; {verb} writes one file (choose another --out)")
+    if not ours(path):
+        raise OutputError(f"{path}: exists and is not an earlier recsys {verb} output; refusing to replace it "
+                          "(choose another --out)")
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,7 +239,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="recsys serve", description="Serve click probabilities over HTTP.")
     p.add_argument("bundle", type=Path)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=int(os.environ.get("RECSYS_PORT", "8080")),
+                   help="default: $RECSYS_PORT, else 8080")
     p.add_argument("--workers", type=int, default=d.workers,
                    help="model calls in flight at once; torch threads per call = cores / workers")
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)

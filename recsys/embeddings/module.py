@@ -103,6 +103,10 @@ class FieldEmbedding(nn.Module):
         self.ebc = EmbeddingBagCollection(tables=list(plan.tables), device=device or torch.device("meta"))
         self.gates: Optional[GateTables] = None
         """OptFS search gates (:func:`recsys.embeddings.prune.attach_gates`); None otherwise."""
+        self.l2 = 0.0
+        """``embedding_regularizer``: in training, each forward leaves ``l2_penalty = l2 / 2 *
+        sum ||e||^2`` over the looked-up vectors (fbgemm's fused CPU kernels ignore weight decay)."""
+        self.l2_penalty: Optional[torch.Tensor] = None
         ebc_order = [k for t in plan.tables for k in t.feature_names]
         key_order = [k.key for k in plan.keys]
         perm = [] if ebc_order == key_order else [
@@ -115,6 +119,8 @@ class FieldEmbedding(nn.Module):
         """``features``: KJT of raw ids, keys = fields. Returns ``(B, F, D)``."""
         rows = self.remap(features)
         pooled = self.ebc(rows).values()
+        if self.training and self.l2:
+            self.l2_penalty = 0.5 * self.l2 * pooled.float().pow(2).sum()
         if self.gates is not None:
             pooled = self.gates(rows, pooled)
         if self.perm.numel():

@@ -67,7 +67,11 @@ class Predictor:
                             from_dict(EmbeddingConfig, manifest["embedding"], "embedding"), schema, torch.device("cpu"))
         if manifest.get("pruned_tables"):
             prune_model(model, sizes=manifest["pruned_tables"], device=torch.device("cpu"))
-        state = torch.load(b / "model.pt", map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(b / "model.pt", map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated or not a torch file: one line, not a traceback
+            raise BundleError(f"{b / 'model.pt'}: unreadable weights ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200]}); export the run again") from None
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise BundleError(f"{b}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")

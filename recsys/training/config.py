@@ -17,9 +17,9 @@ class TrainConfig:
     ``learning_rate`` drives the dense (torch) optimizer; ``sparse_learning_rate`` the fused
     fbgemm optimizer of the embedding tables. On CPU fbgemm fuses ``sgd``, ``adagrad`` and
     ``rowwise_adagrad``; ``adam``/``rowwise_adam`` are GPU-only ("not supported in CPU mode").
-    ``embedding_regularizer`` is L2 weight decay applied inside the fused kernel (on rows a
-    batch touches, like FuxiCTR's penalty on looked-up embeddings); ``net_regularizer`` is L2
-    on dense weights. ``mixed_precision: bf16`` runs dense layers under bfloat16 autocast
+    ``embedding_regularizer`` is L2 on the embedding rows a batch looks up, as a loss term
+    (:mod:`recsys.training.regularizers`: fbgemm's fused CPU kernels ignore weight decay);
+    ``net_regularizer`` is L2 on dense weights. ``mixed_precision: bf16`` runs dense layers under bfloat16 autocast
 (fp32 master weights; embeddings stay fp32 in fbgemm); ``auto`` picks bf16 where the
 hardware has native bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32.
     """

@@ -45,6 +45,6 @@ def evaluate_run(run_dir: Path, data_dir: Path, split: str = "test", batch_size:
     schema = FeatureSchema.from_manifest(info.manifest, config.get("features"))
     model, config = load_run_model(run_dir, schema)
     loader = BatchLoader(info.split_files(split), list(schema.dense), list(schema.categorical), batch_size)
-    r = score_loader(model, loader, config["train"]["mixed_precision"], torch.device("cpu"))
+    r = score_loader(model, loader, torch.device("cpu"))
     return {"model": config["model"], "split": split, "auc": r.auc, "logloss": r.logloss,
             "rows": r.rows, "rows_per_s": r.rows_per_s}

@@ -33,6 +33,7 @@ from recsys.training.batchnorm import recalibrate_batch_norm
 from recsys.training.config import TrainConfig
 from recsys.precision import autocast, uses_bf16
 from recsys.training.env import DistEnv
+from recsys.training.regularizers import embedding_l2
 
 
 @dataclass
@@ -55,15 +56,18 @@ class FitResult:
 
 
 @torch.no_grad()
-def score_loader(model: nn.Module, loader: BatchLoader, mixed_precision: str, device: torch.device) -> EvalResult:
+def score_loader(model: nn.Module, loader: BatchLoader, device: torch.device) -> EvalResult:
     """Exact AUC/logloss of ``model`` over every row of ``loader``, merged across ranks, and
-    the scoring speed; a sharded model and an unsharded one (``recsys evaluate``) alike."""
+    the scoring speed; a sharded model and an unsharded one (``recsys evaluate``) alike.
+
+    Always fp32, also for a model trained under bf16 autocast: the metrics are then the
+    numbers the bundle reproduces (``recsys score`` and the service score in fp32), and no
+    row's score depends on its batch's shape (bf16 kernels round differently per shape)."""
     model.eval()
     metrics, start = StreamingMetrics(), time.perf_counter()
     for batch, real in loader.iter_padded():
         batch = batch.to(device, non_blocking=True)
-        with autocast(mixed_precision, device):
-            out = model(batch.dense, batch.sparse)
+        out = model(batch.dense, batch.sparse)
         if real:
             metrics.update(out.logits.float(), batch.labels)
     seconds = time.perf_counter() - start
@@ -93,6 +97,9 @@ class Trainer:
         self.model, self.optimizer, self.cfg, self.env = model, optimizer, cfg, env
         self.run_dir, self.task, self.progress = run_dir, CTRTask(), progress
         self.penalties, self.restore_best, self.checkpoints = list(penalties or []), restore_best, checkpoints
+        l2 = embedding_l2(model, cfg.embedding_regularizer)
+        if l2 is not None:
+            self.penalties.append(l2)
         self.step_hooks = list(step_hooks or [])
         self.early = EarlyStopping(cfg.patience, cfg.monitor)
         self.callbacks: list[Callback] = [self.early] + list(callbacks or [])
@@ -156,7 +163,7 @@ class Trainer:
     # ---- evaluation ------------------------------------------------------------------
     def evaluate(self, loader: BatchLoader) -> EvalResult:
         """Exact AUC/logloss over every row of ``loader`` (merged across ranks)."""
-        return score_loader(self.model, loader, self.cfg.mixed_precision, self.env.device)
+        return score_loader(self.model, loader, self.env.device)
 
     # ---- fit -------------------------------------------------------------------------
     def fit(self, train: BatchLoader, val: BatchLoader, start_epoch: int = 0,

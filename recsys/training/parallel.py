@@ -50,7 +50,7 @@ def fuse_sparse_optimizer(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> N
         raise ConfigError(f"sparse_optimizer {cfg.sparse_optimizer} is GPU-only (fbgemm: not supported in CPU mode); "
                           "use rowwise_adagrad, adagrad or sgd on CPU")
     cls, extra = _SPARSE[cfg.sparse_optimizer]
-    kwargs = {"lr": cfg.sparse_learning_rate, "weight_decay": cfg.embedding_regularizer, **extra}
+    kwargs = {"lr": cfg.sparse_learning_rate, **extra}  # embedding_regularizer: recsys.training.regularizers
     apply_optimizer_in_backward(cls, embedding_parameters(model), kwargs)
 
 

@@ -145,3 +145,14 @@ def test_a_checkpoint_of_another_model_is_refused_with_one_line(criteo_data: Pat
     cfg = resolve("dnn", overrides={**SMALL, "epochs": 2, "dnn_hidden_units": [16]})
     with pytest.raises(TrainingError, match="does not fit this model"):
         run_training(criteo_data, tmp_path / "b", cfg, resume=True, progress=False)
+
+
+def test_embedding_regularizer_changes_training(criteo_data: Path, tmp_path: Path) -> None:
+    """It did nothing once (fbgemm's fused CPU kernels ignore weight decay): now it shrinks rows."""
+    plain = _train(criteo_data, tmp_path / "plain", "lr", epochs=1)
+    shrunk = _train(criteo_data, tmp_path / "l2", "lr", epochs=1, embedding_regularizer=1e-2)
+    assert plain["test"]["logloss"] != shrunk["test"]["logloss"]
+    norms = [torch.load(tmp_path / run / "model.pt")
+             for run in ("plain", "l2")]
+    sizes = [sum(float(v.float().pow(2).sum()) for k, v in n.items() if "lr_" in k and k.endswith("weight")) for n in norms]
+    assert sizes[1] < sizes[0]
