@@ -28,7 +28,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args or args[0] in ("-h", "--help") or args[0] not in VERBS:
         print(USAGE, file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout)
         return 0 if args and args[0] in ("-h", "--help") else 2
-    warnings.filterwarnings("ignore")
+    quiet_warnings()
     logging.basicConfig(level=logging.ERROR)  # TorchRec's planner logs per-table warnings at WARNING
     module, func = VERBS[args[0]]
     try:
@@ -42,6 +42,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"recsys {args[0]}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def quiet_warnings() -> None:
+    """Silence the deprecation notices torch, TorchRec and fbgemm print about their own APIs
+    (seen in a run of every verb: torch.jit.script, ShardedTensor, fbgemm's module moves,
+    TorchRec's planner and DDP options); every other warning still shows."""
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(torch|torchrec|fbgemm_gpu)(\.|$)")
+    # Raised inside torch.distributed._shard but attributed to our state_dict call site.
+    warnings.filterwarnings("ignore", message="Please use DTensor instead", category=FutureWarning)
 
 
 def quiet_libraries() -> None:

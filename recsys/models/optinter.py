@@ -105,7 +105,10 @@ class OptInter(nn.Module):
         d = cfg.optinter_cross_dim
         per_pair = max(budget_rows(cfg.optinter_cross_budget, d) // max(len(self.pairs), 1), 1)
         self.sparse_arch = SparseArch(schema, emb, embed_dense=False, device=device)
-        self.memorize = CrossEmbedding(fields, mem, per_pair, d, device) if mem else None
+        # The search hashes each pair into its own block (cache-friendly); a trained model over
+        # the whole table (pairs share rows by need): see recsys.embeddings.crosses.
+        sectioned = cfg.optinter_mode == "search"
+        self.memorize = CrossEmbedding(fields, mem, per_pair, d, device, sectioned) if mem else None
         # Factorization tables only for the fields that factorized pairs use.
         self.fac_fields = sorted({i for pair in fac for i in pair})
         sub = dataclasses.replace(schema, categorical=tuple(fields[i] for i in self.fac_fields),

@@ -34,6 +34,11 @@ hardware has native bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32
     net_regularizer: float = 0.0
     max_grad_norm: Optional[float] = 10.0
     lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    plateau_patience: int = 1
+    """``lr_schedule: plateau``: the learning rates are multiplied by ``plateau_factor`` after
+    this many consecutive epochs without a better validation ``monitor`` (counted again from
+    each cut; 1: at every bad epoch, FuxiCTR's behaviour)."""
+    plateau_factor: float = 0.1
     patience: int = 2
     monitor: Literal["auc", "logloss"] = "auc"
     seed: int = 2024
@@ -50,6 +55,8 @@ hardware has native bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32
             raise ConfigError("batch_size and epochs must be positive")
         if self.learning_rate <= 0 or self.sparse_learning_rate <= 0:
             raise ConfigError("learning rates must be positive")
+        if self.plateau_patience < 1 or not 0 < self.plateau_factor < 1:
+            raise ConfigError("plateau_patience must be >= 1 and plateau_factor in (0, 1)")
         if self.patience < 0:
             raise ConfigError("patience must be >= 0")
         if self.bn_recalibration_batches < 0:

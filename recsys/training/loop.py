@@ -212,9 +212,11 @@ class Trainer:
             write_text_atomic(self.run_dir / "history.jsonl", "".join(json.dumps(r) + "\n" for r in history))
 
     def _plateau(self, epoch: int) -> None:
-        if self.cfg.lr_schedule == "plateau" and self.early.bad_epochs > 0:
+        """Cut the learning rates after every ``plateau_patience`` consecutive bad epochs."""
+        bad = self.early.bad_epochs
+        if self.cfg.lr_schedule == "plateau" and bad > 0 and bad % self.cfg.plateau_patience == 0:
             for g in self.optimizer.param_groups:
-                g["lr"] *= 0.1
+                g["lr"] *= self.cfg.plateau_factor
 
     # ---- checkpoints -----------------------------------------------------------------
     def _ckpt_dir(self) -> Path:

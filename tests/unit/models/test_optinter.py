@@ -42,14 +42,17 @@ def test_fixed_methods_allocate_cross_rows_only_for_memorized_pairs() -> None:
     assert naive.mlp.net[0].in_features == 4 * 16 + 2
 
 
-def test_each_memorized_pair_hashes_into_its_own_block_of_rows() -> None:
+def test_search_hashes_each_pair_into_its_own_block_a_trained_model_over_the_table() -> None:
     schema = _schema(4)
-    model, _ = _build(schema, optinter_mode="memorize")
-    _, kjt = _inputs(schema, 64)
-    rows = model.memorize.cross_rows(kjt)  # (P, B)
-    per_pair = model.memorize.rows_per_pair
-    assert model.memorize.rows == per_pair * 6 and rows.shape == (6, 64)
+    _, kjt = _inputs(schema, 256)
+    search, _ = _build(schema)
+    rows = search.memorize.cross_rows(kjt)  # (P, B)
+    per_pair = search.memorize.rows_per_pair
+    assert search.memorize.rows == per_pair * 6 and rows.shape == (6, 256)
     assert ((rows // per_pair) == torch.arange(6)[:, None]).all()
+    trained, _ = _build(schema, optinter_mode="memorize")
+    rows = trained.memorize.cross_rows(kjt)
+    assert rows.max() < trained.memorize.rows and not ((rows // per_pair) == torch.arange(6)[:, None]).all()
 
 
 def test_search_mode_mixes_every_pair_and_alpha_gets_gradients() -> None:

@@ -29,3 +29,21 @@ def test_logloss_is_minimized_and_state_round_trips() -> None:
     t = EarlyStopping(patience=0, monitor="logloss")
     t.load(s.state())
     assert (t.best, t.best_epoch, t.bad_epochs) == (s.best, s.best_epoch, s.bad_epochs)
+
+
+def test_plateau_cuts_the_learning_rate_after_its_patience() -> None:
+    import torch
+
+    from recsys.training.config import TrainConfig
+    from recsys.training.loop import Trainer
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    trainer = Trainer.__new__(Trainer)
+    trainer.cfg = TrainConfig(lr_schedule="plateau", plateau_patience=2, patience=9)
+    trainer.optimizer, trainer.early = opt, EarlyStopping(patience=9)
+    lrs = []
+    for epoch, auc in enumerate([0.70, 0.69, 0.68, 0.67, 0.66, 0.71, 0.70]):
+        trainer.early.on_epoch_end(None, epoch, {"val_auc": auc})
+        trainer._plateau(epoch)
+        lrs.append(round(opt.param_groups[0]["lr"], 6))
+    assert lrs == [1.0, 1.0, 0.1, 0.1, 0.01, 0.01, 0.01]  # every 2nd bad epoch, never on a good one
