@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
 
+from recsys.embeddings.budget import budget_rows
+from recsys.embeddings.module import FieldEmbedding
 from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
-from recsys.errors import ModelError
+from recsys.errors import ConfigError, ModelError
 from recsys.models.autoint import AutoInt, AutoIntConfig, AutoIntPlus
 from recsys.models.dcnv2 import DCNv2, DCNv2Config
 from recsys.models.deepfm import DeepFM, DeepFMConfig
@@ -43,6 +46,39 @@ def lookup(name: str) -> tuple[type, Callable[..., Any]]:
 
 def build_model(name: str, model_cfg: Any, emb: EmbeddingConfig, schema: FeatureSchema,
                 device: Optional[torch.device] = None) -> nn.Module:
-    """Model ``name`` for ``schema``; tables on ``device`` (``meta`` for sharding, ``cpu`` to score)."""
+    """Model ``name`` for ``schema``; tables on ``device`` (``meta`` for sharding, ``cpu`` to score).
+
+    ``--embedding-budget`` (hashed, unified) is a total over every field-embedding table the
+    model has: main, first-order (``lr_``), FGCNN's generator (``gen_``), OptInter's
+    factorization tables (``fac_``); OptInter's cross table has its own budget. The budget
+    given to each table plan is scaled down until the tables together fit."""
     _, model_cls = lookup(name)
-    return model_cls(model_cfg, schema, emb, device or torch.device("meta"))
+    return model_cls(model_cfg, schema, fitted_budget(model_cls, model_cfg, emb, schema), device or torch.device("meta"))
+
+
+def field_table_bytes(model: nn.Module) -> int:
+    """fp32 bytes of every field-embedding table of ``model`` (from the plans: works on ``meta``)."""
+    return sum(t.num_embeddings * t.embedding_dim * 4 for m in model.modules() if isinstance(m, FieldEmbedding)
+               for t in m.plan.tables)
+
+
+def fitted_budget(model_cls: Callable[..., Any], model_cfg: Any, emb: EmbeddingConfig,
+                  schema: FeatureSchema) -> EmbeddingConfig:
+    """``emb`` with its budget (bytes given to each table plan) scaled so that all the model's
+    field tables together fill the user's budget without exceeding it; unchanged for vocab
+    tables or without a budget."""
+    if emb.strategy == "vocab" or not emb.budget:
+        return emb
+    target = budget_rows(emb.budget, emb.embedding_dim) * emb.embedding_dim * 4
+    given, best = float(target), None
+    for _ in range(8):
+        trial = dataclasses.replace(emb, budget=f"{int(given)}b")
+        used = field_table_bytes(model_cls(model_cfg, schema, trial, torch.device("meta")))
+        if used <= target:
+            best = trial
+            if used >= 0.98 * target:
+                break
+        given *= target / max(used, 1) * (0.999 if used > target else 1.0)
+    if best is None:
+        raise ConfigError(f"embedding budget {emb.budget} is too small for the tables of this model")
+    return best

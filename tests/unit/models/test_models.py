@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from recsys.embeddings.schema import FeatureSchema
@@ -94,3 +95,23 @@ def test_autoint_with_dense_outside_attention(name: str) -> None:
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
     moved = model(dense + 1.0, kjt).logits
     assert not torch.allclose(moved, out.logits)  # dense values are used
+
+
+@pytest.mark.parametrize("strategy", ["hashed", "unified"])
+@pytest.mark.parametrize("name", NAMES)
+def test_embedding_budget_is_a_total_over_every_field_table(name: str, strategy: str) -> None:
+    """Main, first-order, generator and factorization tables together fit --embedding-budget
+    (OptInter's cross table has its own budget) and fill most of it."""
+    import dataclasses
+
+    from recsys.embeddings.crosses import CROSS_TABLE
+    from recsys.models.registry import field_table_bytes
+    from recsys.training.parallel import embedding_parameters
+
+    schema = dataclasses.replace(_schema(6), cardinalities=tuple(3_000 + 500 * i for i in range(6)))
+    model = _model(name, schema, strategy, "40KB")
+    cross = sum(t.num_embeddings * t.embedding_dim * 4 for m in model.modules()
+                if isinstance(m, EmbeddingBagCollection) for t in m.embedding_bag_configs() if t.name == CROSS_TABLE)
+    used = sum(p.numel() * p.element_size() for p in embedding_parameters(model)) - cross
+    assert used == field_table_bytes(model)
+    assert 0.9 * 40_000 <= used <= 40_000
