@@ -142,9 +142,15 @@ def check_service(image: str, bundle_dir: Path, raw: Path) -> None:
         status, body = post("/score", json.dumps({"rows": [{"C99": "x"}]}).encode())
         assert status == 422 and "C99" in body["error"], (status, body)
         print("413 (150 rows over --max-rows 100) and 422 (unknown field C99): ok")
-        health = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}", name],
-                                capture_output=True, text=True).stdout.strip()
+        health = "starting"
+        for _ in range(45):  # the first HEALTHCHECK runs after its 30 s interval
+            health = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}", name],
+                                    capture_output=True, text=True).stdout.strip()
+            if health != "starting":
+                break
+            time.sleep(2)
         print(f"container health: {health}")
+        assert health == "healthy", health
     finally:
         sh("docker", "rm", "-f", name, capture_output=True)
 

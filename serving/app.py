@@ -33,7 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from recsys.scoring.predictor import Predictor
-from recsys.scoring.rows import RowError, arrow_rows_frame, json_rows_frame
+from recsys.scoring.rows import RowError, arrow_rows_frame, json_rows_text, row_error, text_rows_frame
 from serving.batching import MicroBatcher, model_threads
 from serving.metrics import ServiceMetrics
 
@@ -82,8 +82,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def parse_rows(body: bytes, content_type: str, predictor: Predictor, max_rows: int) -> pl.DataFrame:
-    """A request body -> the typed frame to score (Problem 400/413/415/422 otherwise)."""
+def parse_rows(body: bytes, content_type: str, predictor: Predictor, max_rows: int) -> tuple[Any, int]:
+    """A request body -> (work for :func:`score_batch`, row count), or Problem 400/413/415/422.
+
+    JSON rows are only checked here (objects, field names, value types: plain Python); their
+    parsing and validation run once per batch. An Arrow table becomes its typed frame here."""
     cfg = predictor.features.dataset
     kind = content_type.split(";")[0].strip().lower()
     if kind == ARROW:
@@ -92,7 +95,7 @@ def parse_rows(body: bytes, content_type: str, predictor: Predictor, max_rows: i
         except (pa.ArrowInvalid, OSError) as exc:
             raise Problem(400, f"not an Arrow IPC stream: {exc}") from None
         _check_count(table.num_rows, max_rows)
-        return arrow_rows_frame(table, cfg)
+        return arrow_rows_frame(table, cfg), table.num_rows
     if kind not in ("application/json", ""):
         raise Problem(415, f"unsupported Content-Type {kind!r}: use application/json or {ARROW}")
     try:
@@ -103,7 +106,7 @@ def parse_rows(body: bytes, content_type: str, predictor: Predictor, max_rows: i
     if not isinstance(rows, list):
         raise Problem(422, 'expected {"rows": [{field: value, ...}, ...]}')
     _check_count(len(rows), max_rows)
-    return json_rows_frame(rows, cfg)
+    return json_rows_text(rows, cfg), len(rows)
 
 
 def _check_count(rows: int, max_rows: int) -> None:
@@ -133,8 +136,8 @@ def create_app(load: Callable[[], Predictor], cfg: ServiceConfig = ServiceConfig
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def load_predictor() -> None:
             predictor = await asyncio.get_running_loop().run_in_executor(None, load)
-            batcher = MicroBatcher(lambda f: _score(predictor, f, metrics), cfg.workers, cfg.max_batch_rows,
-                                   cfg.max_wait_ms / 1000)
+            batcher = MicroBatcher(lambda works: score_batch(predictor, works, metrics), cfg.workers,
+                                   cfg.max_batch_rows, cfg.max_wait_ms / 1000)
             batcher.start()
             state.update(predictor=predictor, batcher=batcher)
 
@@ -161,9 +164,9 @@ def create_app(load: Callable[[], Predictor], cfg: ServiceConfig = ServiceConfig
         try:
             predictor, batcher = ready()
             body = await read_body(request, cfg.max_body_bytes)
-            frame = parse_rows(body, request.headers.get("content-type", ""), predictor, cfg.max_rows)
+            work, rows = parse_rows(body, request.headers.get("content-type", ""), predictor, cfg.max_rows)
             try:
-                scores = await asyncio.wait_for(batcher.score(frame), cfg.timeout_s)
+                scores = await asyncio.wait_for(batcher.score(work, rows), cfg.timeout_s)
             except asyncio.TimeoutError:
                 raise Problem(504, f"scoring took longer than {cfg.timeout_s:g}s") from None
             response = scores_response(scores, request.headers.get("accept", ""))
@@ -218,11 +221,37 @@ def create_app(load: Callable[[], Predictor], cfg: ServiceConfig = ServiceConfig
     return app
 
 
-def _score(predictor: Predictor, frame: pl.DataFrame, metrics: ServiceMetrics) -> np.ndarray:
+def score_batch(predictor: Predictor, works: Sequence[Any], metrics: ServiceMetrics) -> list[Any]:
+    """One model call for a batch of requests' work: JSON rows (text, parsed and validated here
+    in one Polars pass) and typed Arrow frames -> each request's scores, or its first bad row."""
+    outcomes: list[Any] = [None] * len(works)
+    parts, owners = [], []  # typed frames to score; (request, rows it owns in them)
+    texts = [(k, w) for k, w in enumerate(works) if isinstance(w, list)]
+    if texts:
+        typed, reasons = text_rows_frame([r for _, w in texts for r in w], predictor.features.dataset)
+        parts.append(typed)
+        start = 0
+        for k, w in texts:
+            mine = reasons[start:start + len(w)]
+            start += len(w)
+            bad = next((i for i, r in enumerate(mine) if r is not None), None)
+            if bad is not None:
+                outcomes[k] = row_error(str(mine[bad]), bad)
+            owners.append((k, sum(r is None for r in mine)))
+    for k, w in enumerate(works):
+        if isinstance(w, pl.DataFrame):
+            parts.append(w)
+            owners.append((k, w.height))
+    frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     metrics.batch_rows.observe(frame.height)
-    scores = predictor.score_typed(frame)
+    scores = predictor.score_typed(frame) if frame.height else np.zeros(0, np.float32)
     metrics.rows.inc(frame.height)
-    return scores
+    offset = 0
+    for k, n in owners:
+        if outcomes[k] is None:
+            outcomes[k] = scores[offset:offset + n]
+        offset += n
+    return outcomes
 
 
 def _score_openapi() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from recsys.config import from_dict
@@ -154,11 +155,29 @@ class FittedFeatures:
         """A :func:`staged_frame` -> model inputs: vocabulary keys become ids (0 = OOV)."""
         if self.dataset.encoding != "vocab":
             return staged
+        if staged.height * 64 < self.vocab.height:  # a few rows (a service request): no hash map per call
+            return staged.with_columns(pl.Series(f.name, self._lookup(f.name, staged[f.name]), dtype=pl.Int32)
+                                       for f in self.categorical)
         ids = []
         for f in self.categorical:
             table = self._table(f.name)  # replace_strict: about 2x a left join here
             ids.append(pl.col(f.name).replace_strict(table[f.name], table["id"], default=OOV_ID, return_dtype=pl.Int32))
         return staged.with_columns(ids)
+
+    def _lookup(self, name: str, keys: pl.Series) -> np.ndarray:
+        """Ids of value ``keys`` by binary search in the field's sorted keys (OOV_ID if absent):
+        ``replace_strict`` builds a hash map of the whole vocabulary on every call, which costs
+        milliseconds when a request has one row."""
+        cache = self.__dict__.setdefault("_sorted", {})
+        if name not in cache:
+            table = self._table(name).sort(name)
+            cache[name] = (table[name].to_numpy(), table["id"].to_numpy())
+        sorted_keys, ids = cache[name]
+        k = keys.to_numpy()
+        if not len(sorted_keys):
+            return np.full(len(k), OOV_ID, np.int32)
+        pos = np.minimum(np.searchsorted(sorted_keys, k), len(sorted_keys) - 1)
+        return np.where(sorted_keys[pos] == k, ids[pos], OOV_ID).astype(np.int32)
 
     def _table(self, name: str) -> pl.DataFrame:
         cache = self.__dict__.setdefault("_tables", {})

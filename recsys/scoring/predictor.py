@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+from tqdm import tqdm
 
 from recsys.config import from_dict
 from recsys.data import raw
@@ -29,6 +30,7 @@ from recsys.errors import BundleError, DataDirError
 from recsys.features.fitted import FittedFeatures, features_hash
 from recsys.memory import tune_allocator
 from recsys.models.registry import build_model, lookup
+from recsys.scoring.fused import fuse_lookups
 
 
 @dataclass
@@ -75,7 +77,7 @@ class Predictor:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise BundleError(f"{b}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        return cls(model, features, schema, manifest)
+        return cls(fuse_lookups(model), features, schema, manifest)
 
     @torch.no_grad()
     def score_typed(self, typed: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
@@ -103,11 +105,13 @@ class Predictor:
         start, rows, rejected = time.perf_counter(), 0, 0
         tmp = out.with_name(out.name + ".tmp")
         writer = None
+        bar = tqdm(unit=" rows", unit_scale=True, desc="scoring", disable=None, mininterval=1.0)  # a TTY only
         try:
             for good, bad in self._blocks(inputs, fmt):
                 scores = self.score_typed(raw.typed_columns(good, self.features.dataset))
                 frame = self._ordered(good, bad, scores, rows)
                 rows, rejected = rows + frame.height, rejected + bad.height
+                bar.update(frame.height)
                 table = frame.to_arrow()
                 writer = writer or pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table)
@@ -115,7 +119,9 @@ class Predictor:
                 writer = pq.ParquetWriter(tmp, pa.schema([("row", pa.int64()), ("score", pa.float32())]))
             writer.close()
             tmp.replace(out)
+            bar.close()
         except BaseException:
+            bar.close()
             if writer is not None:
                 writer.close()
             tmp.unlink(missing_ok=True)

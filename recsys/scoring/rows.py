@@ -42,19 +42,49 @@ def _text(value: Any, row: int, field: str) -> Optional[str]:
     return str(value)
 
 
-def json_rows_frame(rows: Sequence[Any], cfg: DatasetConfig) -> pl.DataFrame:
-    """JSON rows (objects keyed by the dataset's raw column names) -> typed frame."""
+def json_rows_text(rows: Sequence[Any], cfg: DatasetConfig) -> list[dict[str, Optional[str]]]:
+    """JSON rows -> rows of raw text, checking what needs no parsing: each row is an object,
+    every field name is the dataset's, every value a string, a number or null. Cheap (plain
+    Python), so a service can run it per request and leave the rest to one call per batch."""
     known = set(cfg.columns)
-    columns: dict[str, list[Optional[str]]] = {c: [None] * len(rows) for c in cfg.columns}
+    out = []
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise RowError(f"expected an object of field: value, got {type(row).__name__}", i)
+        text = {}
         for field, value in row.items():
             if field not in known:
                 raise RowError(f"unknown field (this model's fields: {', '.join(cfg.columns)})", i, field)
-            columns[field][i] = _text(value, i, field)
-    frame = pl.DataFrame(columns, schema={c: pl.String for c in cfg.columns})
-    return typed_request_frame(frame, cfg)
+            text[field] = _text(value, i, field)
+        out.append(text)
+    return out
+
+
+def text_rows_frame(rows: Sequence[dict[str, Optional[str]]], cfg: DatasetConfig) -> tuple[pl.DataFrame, list[Optional[str]]]:
+    """Rows of raw text (:func:`json_rows_text`) -> (typed frame of the valid rows, the
+    validation failure of every row or None): one Polars pass for many requests' rows."""
+    frame = pl.DataFrame({c: [r.get(c) for r in rows] for c in cfg.columns}, schema={c: pl.String for c in cfg.columns})
+    frame = _with_line_columns(frame, cfg)
+    reasons = frame.select(raw.reason_expr(cfg, from_text=False, time_required=False)).to_series().to_list()
+    if any(r is not None for r in reasons):
+        frame = frame.filter(pl.Series([r is None for r in reasons]))
+    return raw.typed_columns(frame, cfg), reasons
+
+
+def row_error(reason: str, row: int) -> RowError:
+    """A validation failure (``"FIELD: message"``) of row ``row`` as a :class:`RowError`."""
+    field, _, message = reason.partition(": ")
+    return RowError(message, row, field)
+
+
+def json_rows_frame(rows: Sequence[Any], cfg: DatasetConfig) -> pl.DataFrame:
+    """JSON rows (objects keyed by the dataset's raw column names) -> typed frame, or the first
+    bad row's :class:`RowError`."""
+    typed, reasons = text_rows_frame(json_rows_text(rows, cfg), cfg)
+    bad = next((i for i, r in enumerate(reasons) if r is not None), None)
+    if bad is not None:
+        raise row_error(str(reasons[bad]), bad)
+    return typed
 
 
 def arrow_rows_frame(table: pa.Table, cfg: DatasetConfig) -> pl.DataFrame:
@@ -81,14 +111,18 @@ def _text_column(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String)
 
 
+def _with_line_columns(frame: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
+    """The columns raw validation expects; the label is not needed to score."""
+    return frame.with_columns(pl.col(cfg.label).fill_null("0"), pl.lit("x").alias(raw.LINE),
+                              pl.int_range(1, pl.len() + 1).alias(raw.LINE_NO))
+
+
 def typed_request_frame(frame: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
     """String columns of every raw field -> :func:`recsys.data.raw.typed_columns`, or the first
-    row's validation failure as a :class:`RowError`. The label is not needed to score."""
-    frame = frame.with_columns(pl.col(cfg.label).fill_null("0"))
-    frame = frame.with_columns(pl.lit("x").alias(raw.LINE), pl.int_range(1, pl.len() + 1).alias(raw.LINE_NO))
-    bad = frame.select(raw.reason_expr(cfg, from_text=False, time_required=False).alias(raw.REASON)).to_series()
+    row's validation failure as a :class:`RowError`."""
+    frame = _with_line_columns(frame, cfg)
+    bad = frame.select(raw.reason_expr(cfg, from_text=False, time_required=False)).to_series()
     if bad.is_not_null().any():
         i = int(bad.is_not_null().arg_max() or 0)
-        field, _, message = str(bad[i]).partition(": ")
-        raise RowError(message, i, field)
+        raise row_error(str(bad[i]), i)
     return raw.typed_columns(frame, cfg)

@@ -109,3 +109,21 @@ def test_probes_metadata_and_metrics(client: Client, predictor: Predictor) -> No
     assert "recsys_rows_scored_total 2.0" in text and "recsys_request_seconds_bucket" in text
     status, spec = client.request("GET", "/openapi.json")
     assert status == 200 and "/score" in spec["paths"]
+
+
+def test_few_rows_encode_like_the_vocabulary_hash_map(predictor: Predictor, tiny_raw: Path) -> None:
+    """Small requests look ids up by binary search; batch encoding uses a hash map: same ids."""
+    import polars as pl
+
+    from recsys.features.fitted import OOV_ID, staged_frame
+
+    features = predictor.features
+    rows = raw_rows(tiny_raw, "criteo", 20) + [{"C1": "unseen", "C2": ""}]
+    staged = staged_frame(typed(predictor, rows), features.dataset)
+    assert staged.height * 64 < features.vocab.height  # the binary-search path
+    fast = features.encode_staged(staged)
+    for f in features.categorical:
+        table = features._table(f.name)
+        want = staged[f.name].replace_strict(table[f.name], table["id"], default=OOV_ID, return_dtype=pl.Int32)
+        assert fast[f.name].equals(want.alias(f.name)), f.name
+    assert fast["C1"][-1] == OOV_ID
