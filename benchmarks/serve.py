@@ -18,13 +18,13 @@ import random
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import print_table, recsys_cmd, run_measured  # noqa: E402
 from benchmarks.train import prepared  # noqa: E402
+from serving.probe import wait_ready  # noqa: E402
 
 
 def bundle(out: Path, rows: int) -> Path:
@@ -78,20 +78,6 @@ async def load(port: int, bodies: list[bytes], connections: int, n: int) -> dict
             "rows_per_s": len(latencies) * len(rows) / wall}
 
 
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"recsys serve exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("service not ready")
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--bundle", type=Path)
@@ -109,7 +95,8 @@ def main() -> None:
     proc = subprocess.Popen(recsys_cmd("serve", str(target), "--port", str(a.port), *a.serve_args.split()),
                             stdout=subprocess.DEVNULL)
     try:
-        wait_ready(a.port, proc)
+        if not wait_ready(a.port, alive=lambda: proc.poll() is None):
+            raise RuntimeError(f"recsys serve did not become ready (exit code {proc.poll()})")
         results = []
         for size in (1, 256):
             asyncio.run(load(a.port, bodies[size], a.connections, 50))  # warm-up

@@ -105,18 +105,6 @@ def post(path: str, body: bytes) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
-def wait_ready(name: str) -> None:
-    for _ in range(240):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    sh("docker", "logs", name)
-    raise SystemExit("container never became ready")
-
-
 def check_service(image: str, bundle_dir: Path, raw: Path) -> None:
     from recsys.scoring.predictor import Predictor
     from recsys.scoring.rows import json_rows_frame
@@ -126,7 +114,11 @@ def check_service(image: str, bundle_dir: Path, raw: Path) -> None:
     sh("docker", "run", "-d", "--name", name, "--network", "host", "-e", f"RECSYS_PORT={PORT}",
        "-v", f"{bundle_dir}:/model:ro", image, "serve", "/model", "--host", "127.0.0.1", "--max-rows", "100")
     try:
-        wait_ready(name)
+        from serving.probe import wait_ready
+
+        if not wait_ready(PORT, timeout_s=120):
+            sh("docker", "logs", name)
+            raise SystemExit("container never became ready")
         names = ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
         rows = [{k: v for k, v in zip(names, line.split("\t")) if v and k != "label"}
                 for line in raw.read_text().splitlines()[:50]]
