@@ -64,11 +64,23 @@ def text_rows_frame(rows: Sequence[dict[str, Optional[str]]], cfg: DatasetConfig
     """Rows of raw text (:func:`json_rows_text`) -> (typed frame of the valid rows, the
     validation failure of every row or None): one Polars pass for many requests' rows."""
     frame = pl.DataFrame({c: [r.get(c) for r in rows] for c in cfg.columns}, schema={c: pl.String for c in cfg.columns})
-    frame = _with_line_columns(frame, cfg)
+    return _typed_with_reasons(frame, cfg)
+
+
+def _typed_with_reasons(frame: pl.DataFrame, cfg: DatasetConfig) -> tuple[pl.DataFrame, list[Optional[str]]]:
+    """String columns of every raw field -> (typed frame of the valid rows, each row's failure)."""
+    frame = frame.with_columns(pl.col(cfg.label).fill_null("0"), pl.lit("x").alias(raw.LINE),
+                               pl.int_range(1, pl.len() + 1).alias(raw.LINE_NO))  # the label is not needed to score
     reasons = frame.select(raw.reason_expr(cfg, from_text=False, time_required=False)).to_series().to_list()
     if any(r is not None for r in reasons):
         frame = frame.filter(pl.Series([r is None for r in reasons]))
     return raw.typed_columns(frame, cfg), reasons
+
+
+def _first_error(reasons: Sequence[Optional[str]]) -> None:
+    bad = next((i for i, r in enumerate(reasons) if r is not None), None)
+    if bad is not None:
+        raise row_error(str(reasons[bad]), bad)
 
 
 def row_error(reason: str, row: int) -> RowError:
@@ -81,9 +93,7 @@ def json_rows_frame(rows: Sequence[Any], cfg: DatasetConfig) -> pl.DataFrame:
     """JSON rows (objects keyed by the dataset's raw column names) -> typed frame, or the first
     bad row's :class:`RowError`."""
     typed, reasons = text_rows_frame(json_rows_text(rows, cfg), cfg)
-    bad = next((i for i, r in enumerate(reasons) if r is not None), None)
-    if bad is not None:
-        raise row_error(str(reasons[bad]), bad)
+    _first_error(reasons)
     return typed
 
 
@@ -111,18 +121,9 @@ def _text_column(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String)
 
 
-def _with_line_columns(frame: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
-    """The columns raw validation expects; the label is not needed to score."""
-    return frame.with_columns(pl.col(cfg.label).fill_null("0"), pl.lit("x").alias(raw.LINE),
-                              pl.int_range(1, pl.len() + 1).alias(raw.LINE_NO))
-
-
 def typed_request_frame(frame: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
     """String columns of every raw field -> :func:`recsys.data.raw.typed_columns`, or the first
     row's validation failure as a :class:`RowError`."""
-    frame = _with_line_columns(frame, cfg)
-    bad = frame.select(raw.reason_expr(cfg, from_text=False, time_required=False)).to_series()
-    if bad.is_not_null().any():
-        i = int(bad.is_not_null().arg_max() or 0)
-        raise row_error(str(bad[i]), i)
-    return raw.typed_columns(frame, cfg)
+    typed, reasons = _typed_with_reasons(frame, cfg)
+    _first_error(reasons)
+    return typed
