@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.recsys-installed
 DEMO_DIR ?= demo
 DEMO_ROWS ?= 1000000
+STUDY_DIR ?= study
 
-.PHONY: venv demo test test-all typecheck bench clean docker docker-test
+.PHONY: venv demo test test-all typecheck bench clean docker docker-test study
 
 venv: $(STAMP)
 
@@ -20,6 +21,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 demo: venv
 	$(BIN)/python -m pipelines.demo --out $(DEMO_DIR) --rows $(DEMO_ROWS)
+
+# The smoke study (configs/experiments/synth_smoke.yaml): 14 runs + an 8-trial ASHA search on
+# 200k synthetic rows, 2 trials at a time; leaderboard and report.html in $(STUDY_DIR)/ (~15 min).
+study: venv
+	$(BIN)/recsys experiment configs/experiments/synth_smoke.yaml --out $(STUDY_DIR) --concurrent 2
 
 typecheck: venv
 	$(BIN)/mypy
@@ -38,4 +44,4 @@ docker-test: venv
 	$(BIN)/python docker/smoke_test.py
 
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache
+	rm -rf $(DEMO_DIR) $(STUDY_DIR) .pytest_cache .mypy_cache

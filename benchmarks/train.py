@@ -1,7 +1,7 @@
 """Training benchmark: DeepFM (dim 16, MLP 400-400-400, batch 4096, Adam, 2 threads), one
 epoch on synthetic Criteo rows, end to end (data loading included).
 
-    .venv/bin/python benchmarks/train.py --rows 1000000 [--baseline]
+    .venv/bin/python benchmarks/train.py --rows 1000000 [--baseline] [--ray-workers 1 2]
 
 Prints training samples/s, scoring rows/s, peak RSS and test AUC for recsys and, with
 --baseline and deepctr-torch importable, for DeepCTR-Torch on the same raw file, plus ratios.
@@ -30,9 +30,9 @@ def prepared(out: Path, rows: int, encoding: str = "vocab", dense_transform: str
     return raw, data, truth
 
 
-def train_ours(data: Path, run: Path, model: str, *extra: str) -> dict:
+def train_ours(data: Path, run: Path, model: str, *extra: str, threads: int = 2) -> dict:
     r = run_measured(recsys_cmd("train", str(data), "--model", model, "--out", str(run), "--epochs", "1",
-                                "--no-progress", "--set", "threads=2", *extra))
+                                "--no-progress", "--overwrite", "--set", f"threads={threads}", *extra))
     m = json.loads((run / "metrics.json").read_text())
     return {"model": model, "train_samples_per_s": m["train_samples_per_s"], "scoring_rows_per_s": m["scoring_rows_per_s"],
             "test_auc": m["test"]["auc"], "test_logloss": m["test"]["logloss"], "params": m["params"],
@@ -56,12 +56,17 @@ def main() -> None:
     p.add_argument("--rows", type=float, default=1e6)
     p.add_argument("--out", type=Path, default=Path("bench_out/train"))
     p.add_argument("--baseline", action="store_true")
+    p.add_argument("--ray-workers", type=int, nargs="*", default=[],
+                   help="also train on Ray Train with these worker counts (each worker cores / N threads)")
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     raw, data, truth = prepared(a.out, int(a.rows))
     rows = [train_ours(data, a.out / "run_deepfm", "deepfm"),
             train_ours(data, a.out / "run_deepfm_fp32", "deepfm", "--set", "mixed_precision=none")]
     rows[1]["model"] = "deepfm (fp32)"
+    for w in a.ray_workers:  # Ray startup and the final checkpoint are in wall_s, not in samples/s
+        rows.append(train_ours(data, a.out / f"run_deepfm_ray{w}", "deepfm", "--workers", str(w),
+                               threads=max(1, 2 // w)) | {"model": f"deepfm (Ray, {w} workers)"})
     base = baseline(raw) if a.baseline else None
     if base:
         rows.append(base)

@@ -19,6 +19,8 @@ VERBS = {
     "export": ("pipelines.export", "main"),
     "score": ("pipelines.score", "main"),
     "serve": ("serving.app", "main"),
+    "experiment": ("pipelines.experiment", "main"),
+    "compare": ("pipelines.experiment", "compare_main"),
 }
 USAGE = "usage: recsys {" + ",".join(VERBS) + "} ...  (recsys VERB --help for options)"
 

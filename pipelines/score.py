@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from recsys.data.raw import require_files
 from recsys.files import check_output_file
 from recsys.scoring.predictor import Predictor, ScoreResult
 
@@ -26,8 +27,16 @@ def main(argv: Sequence[str]) -> ScoreResult:
     p.add_argument("inputs", nargs="+", type=Path)
     p.add_argument("--format", required=True, choices=["criteo", "avazu", "parquet"])
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--workers", type=int, help="score files on N Ray Data actors (default: in this process)")
+    p.add_argument("--address", help="Ray cluster address (with --workers)")
     a = p.parse_args(argv)
     check_output_file(a.out, "score", is_scores_file)
-    result = Predictor.load(a.bundle).score_files(a.inputs, a.format, a.out)
+    require_files(a.inputs)
+    if a.workers is not None or a.address:
+        from recsys.distributed.ray_score import score_with_ray
+
+        result = score_with_ray(a.bundle, a.inputs, a.format, a.out, a.workers or 1, a.address)
+    else:
+        result = Predictor.load(a.bundle).score_files(a.inputs, a.format, a.out)
     print(f"scored {result.rows:,} rows ({result.rejected} rejected, null score) in {result.seconds:.1f}s -> {a.out}")
     return result

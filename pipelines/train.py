@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -12,8 +11,7 @@ from typing import Any, Sequence
 from recsys.config import parse_set_args
 from recsys.errors import ConfigError
 from recsys.files import check_output_dir, output_verb
-from recsys.ranking.candidates import top_pairs
-from recsys.training.runconfig import RunConfig, read_feature_list, resolve
+from recsys.training.runconfig import config_keys, read_feature_list, resolve, with_candidates
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,8 +25,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--embedding", choices=["vocab", "hashed", "unified"])
     p.add_argument("--embedding-budget", help="total table size: 2.5MB, 300KiB or 1e6rows")
-    p.add_argument("--workers", type=int, default=1, help="Ray Train workers (1: in this process)")
+    p.add_argument("--workers", type=int, help="train on N Ray Train workers (default: in this process)")
     p.add_argument("--address", help="Ray cluster address (with --workers)")
+    p.add_argument("--storage", help="with --workers: where Ray keeps checkpoints (a path or pyarrow URI such as "
+                                     "s3://bucket/runs; default RUN_DIR/ray)")
+    p.add_argument("--max-failures", type=int, default=2,
+                   help="with --workers: restarts of the worker group from the latest checkpoint after a failure")
     p.add_argument("--features", type=Path, help="train on the fields listed in FILE (e.g. recsys rank --top-k)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted RUN_DIR from its last epoch")
     p.add_argument("--candidates", type=Path,
@@ -42,20 +44,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def with_candidates(cfg: RunConfig, report: Path) -> RunConfig:
-    """``--candidates``: OptInter's candidate pairs from a rank report (its top ``optinter_candidates_top_k``)."""
-    if cfg.model != "optinter":
-        raise ConfigError("--candidates is for --model optinter")
-    pairs = top_pairs(report, cfg.model_cfg.optinter_candidates_top_k)
-    return dataclasses.replace(cfg, model_cfg=dataclasses.replace(cfg.model_cfg, optinter_pairs=tuple(pairs)))
-
-
 def overrides(a: argparse.Namespace) -> dict[str, Any]:
     out = parse_set_args(a.sets)
-    flags = {"epochs": a.epochs, "batch_size": a.batch_size, "seed": a.seed, "strategy": a.embedding,
-             "budget": a.embedding_budget, "optfs": True if a.optfs else None}
+    flags = {"epochs": a.epochs, "batch_size": a.batch_size, "seed": a.seed, "embedding": a.embedding,
+             "embedding_budget": a.embedding_budget, "optfs": True if a.optfs else None}
     out.update({k: v for k, v in flags.items() if v is not None})
-    return out
+    return config_keys(out)
 
 
 def main(argv: Sequence[str]) -> dict[str, Any]:
@@ -71,10 +65,15 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     from pipelines.cli import quiet_libraries
 
     quiet_libraries()
-    if a.workers > 1 or a.address:
+    ray_record = a.out / "ray_run.json"
+    if a.resume and a.workers is None and not a.address and ray_record.is_file():
+        workers = json.loads(ray_record.read_text())["workers"]
+        raise ConfigError(f"{a.out}: was trained by {workers} Ray workers; resume it with --workers {workers}")
+    if a.workers is not None or a.address:
         from recsys.distributed.ray_train import train_with_ray
 
-        metrics = train_with_ray(a.data_dir, a.out, cfg, a.workers, a.address)
+        metrics = train_with_ray(a.data_dir, a.out, cfg, a.workers or 1, a.address, a.storage, a.resume, a.max_failures)
+        print((a.out / "sharding_plan.txt").read_text())
     else:
         from recsys.training.job import run_training
 

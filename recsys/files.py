@@ -23,6 +23,7 @@ OUTPUT_MARKERS: dict[str, str] = {
     "train": "config.json",
     "export": "manifest.json",
     "rank": "feature_singles.tsv",
+    "experiment": "study.json",
 }
 """The file that marks a directory as the output of each verb that writes one."""
 
@@ -63,11 +64,20 @@ def check_output_file(path: Path, verb: str, ours: Callable[[Path], bool]) -> No
                           "(choose another --out)")
 
 
+def write_file_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)`` to a hidden sibling of ``path``, then rename it to ``path``; on an error the
+    partial file is removed and ``path`` is untouched."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via ``path.tmp`` and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` via a temporary sibling and a rename."""
+    write_file_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_json_atomic(path: Path, data: Any, indent: int | None = 1) -> None:

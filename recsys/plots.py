@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from recsys.files import write_file_atomic
+
 
 def pyplot() -> Any:
     """``matplotlib.pyplot`` on the non-interactive Agg backend (imported on first use)."""
@@ -18,7 +20,7 @@ def pyplot() -> Any:
 
 def save_png(fig: Any, path: Path, dpi: int = 110) -> None:
     """Write ``fig`` to ``path`` under a temporary name, rename, and free it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=dpi, format="png")
-    pyplot().close(fig)
-    tmp.replace(path)
+    try:
+        write_file_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    finally:
+        pyplot().close(fig)

@@ -74,14 +74,20 @@ class SourceFile:
     rows: int = 0
 
 
+
+def require_files(paths: list[Path]) -> None:
+    """Raise InputFileError naming the first of ``paths`` that is not a readable file."""
+    for path in paths:
+        if not Path(path).is_file():
+            raise InputFileError(f"input file not found: {path}")
+
 def iter_line_blocks(path: Path, source: SourceFile, block_bytes: int | None = None) -> Iterator[tuple[bytes, int, int]]:
     """Yield ``(block, first_line_number, lines)``; each block ends at a line end (about
     ``block_bytes``, default :data:`BLOCK_BYTES`, long) and holds ``lines`` lines.
 
     Raises InputFileError for a missing or unreadable (bad gzip) file.
     """
-    if not path.is_file():
-        raise InputFileError(f"input file not found: {path}")
+    require_files([path])
     with open(path, "rb", buffering=0) as raw:
         is_gz = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
@@ -397,8 +403,7 @@ def _sha256(path: Path) -> str:
 
 def _parquet_strings(path: Path, cfg: DatasetConfig) -> pl.LazyFrame:
     """The configured columns of a Parquet file, cast to strings."""
-    if not path.is_file():
-        raise InputFileError(f"input file not found: {path}")
+    require_files([path])
     try:
         lf = pl.scan_parquet(path)
         names = lf.collect_schema().names()

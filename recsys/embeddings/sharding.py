@@ -12,6 +12,8 @@ the dense kernel, because their optimizer must see every row's penalty gradient.
 
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 from fbgemm_gpu.split_table_batched_embeddings_ops_common import BoundsCheckMode
 from torch import nn
 from torchrec.distributed.embedding_types import EmbeddingComputeKernel
@@ -32,8 +34,10 @@ def _sharding_types(shared: bool, device_type: str) -> list[str]:
     return [k.value for k in kinds]
 
 
-def sharding_constraints(model: nn.Module, device_type: str = "cpu") -> dict[str, ParameterConstraints]:
-    """Planner constraints for every table of every EmbeddingBagCollection in ``model``."""
+def sharding_constraints(model: nn.Module, device_type: str = "cpu",
+                         forced: Optional[Sequence[str]] = None) -> dict[str, ParameterConstraints]:
+    """Planner constraints for every table of every EmbeddingBagCollection in ``model``;
+    ``forced`` sharding types (``--set sharding_types=[...]``) replace the choice for every table."""
     out: dict[str, ParameterConstraints] = {}
     fused = [EmbeddingComputeKernel.FUSED.value]
     for module in model.modules():
@@ -47,7 +51,7 @@ def sharding_constraints(model: nn.Module, device_type: str = "cpu") -> dict[str
             # OptInter's cross table shards row-wise on CUDA; on CPU table-wise (TorchRec 1.8 built
             # inconsistent shard metadata for it column-wise over 2 gloo ranks).
             cross = table.name == CROSS_TABLE and device_type == "cuda"
-            types = _sharding_types("unified_" in table.name or cross, device_type)
+            types = list(forced) if forced else _sharding_types("unified_" in table.name or cross, device_type)
             # Cross rows are ``hash % rows`` by construction: fbgemm's bounds check (a pass over
             # every one of the P x B ids) can never fire on them.
             check = BoundsCheckMode.NONE if table.name == CROSS_TABLE else None

@@ -15,14 +15,14 @@ Files written into the report directory:
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import polars as pl
 
+from recsys.htmlpage import escape, page, table
 from recsys.ranking import scores as S
 
 LABEL = "label"
@@ -92,18 +92,6 @@ def write_report(out: Path, t: S.RankingTables, meta: ReportMeta, top_k: Optiona
 # HTML
 # ---------------------------------------------------------------------------------------
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
-h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
-th{background:#f3f3f3}td.l,th.l{text-align:left}.flag{color:#b00020;font-weight:600}
-.meta td{border:none;padding:1px 10px 1px 0;text-align:left}.note{color:#555;font-size:12px;max-width:900px}
-svg text{font-size:11px;font-family:inherit}.cols{display:flex;gap:32px;flex-wrap:wrap}
-"""
-
-
-def _e(x: object) -> str:
-    return html.escape(str(x), quote=True)
 
 
 def _num(x: Optional[float], digits: int = 4) -> str:
@@ -120,7 +108,7 @@ def _meta_table(t: S.RankingTables, meta: ReportMeta) -> str:
             ("score", meta.score),
             ("3MR", f"alpha={meta.alpha}, beta={meta.beta}, {t.strategy} aggregation"),
             ("wall time", f"{meta.seconds:.1f} s")]
-    body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
     return f'<table class="meta">{body}</table>'
 
 
@@ -131,7 +119,7 @@ def _bars(values: Sequence[float], x0: float, width: float, row_h: int, fill: Se
     lo, hi = min(finite + [0.0]), max(finite + [1e-12])
     span = hi - lo if hi > lo else 1.0
     zero = x0 + (0 - lo) / span * width
-    parts = [f'<text x="{x0}" y="12">{_e(label)}</text>',
+    parts = [f'<text x="{x0}" y="12">{escape(label)}</text>',
              f'<line x1="{zero:.1f}" y1="16" x2="{zero:.1f}" y2="{20 + len(values) * row_h}" stroke="#555"/>']
     for i, v in enumerate(values):
         y = 20 + i * row_h
@@ -146,7 +134,7 @@ def bar_svg(names: Sequence[str], score: Sequence[float], mi: Sequence[float], f
     """Two bar panels per field: the ranking score (blue; red if flagged) and plain MI (grey),
     each on its own scale."""
     row_h, left, width, gap = 18, 110, 330, 70
-    parts = [f'<text x="{left - 6}" y="{20 + i * row_h + 12}" text-anchor="end">{_e(n)}</text>'
+    parts = [f'<text x="{left - 6}" y="{20 + i * row_h + 12}" text-anchor="end">{escape(n)}</text>'
              for i, n in enumerate(names)]
     colors = ["#c62828" if n in flagged else "#1565c0" for n in names]
     parts += _bars(score, left, width, row_h, colors, "score (nats; red: flagged field)")
@@ -172,14 +160,14 @@ def heatmap_svg(names: Sequence[str], matrix: np.ndarray) -> str:
     for i, n in enumerate(names):
         y = top + i * cell
         x = left + i * cell
-        parts.append(f'<text x="{left - 4}" y="{y + 11}" text-anchor="end">{_e(n)}</text>')
-        parts.append(f'<text transform="translate({x + 10},{top - 4}) rotate(-60)">{_e(n)}</text>')
+        parts.append(f'<text x="{left - 4}" y="{y + 11}" text-anchor="end">{escape(n)}</text>')
+        parts.append(f'<text transform="translate({x + 10},{top - 4}) rotate(-60)">{escape(n)}</text>')
         for j, m in enumerate(names):
             v = matrix[i, j]
             tip = f"{n} / {m}: " + ("self" if i == j else _num(float(v), 3))
             color = "#9e9e9e" if i == j else _heat_color(float(v))
             parts.append(f'<rect x="{left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
-                         f'fill="{color}"><title>{_e(tip)}</title></rect>')
+                         f'fill="{color}"><title>{escape(tip)}</title></rect>')
     size_w, size_h = left + f * cell + 20, top + f * cell + 40
     scale = "".join(f'<rect x="{left + k * 20}" y="{size_h - 24}" width="20" height="10" fill="{_heat_color(k / 10)}"/>'
                     for k in range(11))
@@ -188,37 +176,30 @@ def heatmap_svg(names: Sequence[str], matrix: np.ndarray) -> str:
     return f'<svg width="{size_w}" height="{size_h}" role="img" aria-label="redundancy">{"".join(parts)}{scale}</svg>'
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], left_cols: int = 1) -> str:
-    th = "".join(f'<th class="{"l" if i < left_cols else ""}">{_e(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left_cols else ""}">{c}</td>' for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
-    return f"<table><tr>{th}</tr>{body}</table>"
-
-
 def _quality_table(q: pl.DataFrame) -> str:
     headers = ["Feature", "Flags", "Kind", "Cardinality", "VocabSize", "Coverage", "OOV share", "Singleton share",
                "Top value", "Top share", "Top-5 share", "Label share", "Redundant with"]
     rows = []
     for r in q.iter_rows(named=True):
-        rows.append([_e(r["Feature"]), f'<span class="flag">{_e(r["Flags"])}</span>', _e(r["Kind"]),
+        rows.append([escape(r["Feature"]), f'<span class="flag">{escape(r["Flags"])}</span>', escape(r["Kind"]),
                      f'{r["Cardinality"]:,}', f'{r["VocabSize"]:,}', _num(r["Coverage"], 3),
-                     _num(r["OOVShare"], 3), _num(r["SingletonShare"], 3), _e(r["TopValue"]),
+                     _num(r["OOVShare"], 3), _num(r["SingletonShare"], 3), escape(r["TopValue"]),
                      _num(r["TopShare"], 3), _num(r["Top5Share"], 3), _num(r["LabelShare"], 4),
-                     _e(r["RedundantWith"])])
-    return _table(headers, rows, left_cols=3)
+                     escape(r["RedundantWith"])])
+    return table(headers, rows, left_cols=3)
 
 
 def _mrmr_table(t: S.RankingTables) -> str:
     score = dict(t.relevance.select("Feature", "Score").iter_rows())
     rank = {f: i + 1 for i, f in enumerate(t.relevance["Feature"].to_list())}
-    rows = [[_e(f), str(r), str(rank[f]), _num(score[f], 5)] for f, r in t.mrmr.head(BAR_FIELDS).iter_rows()]
-    return _table(["Feature", "3MR rank", "relevance rank", "score"], rows)
+    rows = [[escape(f), str(r), str(rank[f]), _num(score[f], 5)] for f, r in t.mrmr.head(BAR_FIELDS).iter_rows()]
+    return table(["Feature", "3MR rank", "relevance rank", "score"], rows)
 
 
 def _relations_table(t: S.RankingTables, by: str) -> str:
     top = t.relations.sort(by, descending=True, nulls_last=True).head(15)
-    rows = [[_e(a), _e(b), _num(s, 5), _num(y, 5)] for a, b, s, y in top.iter_rows()]
-    return _table(["Feature A", "Feature B", "relation score", "synergy"], rows, left_cols=2)
+    rows = [[escape(a), escape(b), _num(s, 5), _num(y, 5)] for a, b, s, y in top.iter_rows()]
+    return table(["Feature A", "Feature B", "relation score", "synergy"], rows, left_cols=2)
 
 
 def _redundancy_matrix(t: S.RankingTables, names: Sequence[str]) -> np.ndarray:
@@ -237,9 +218,9 @@ def render_html(t: S.RankingTables, meta: ReportMeta) -> str:
     bars = bar_svg(top["Feature"].to_list(), top["Score"].to_list(), top["MI"].to_list(), flagged)
     heat_names = t.relevance["Feature"].head(HEATMAP_FIELDS).to_list()
     sections = [
-        f"<h1>Feature ranking: {_e(meta.data_dir)} ({_e(meta.split)})</h1>", _meta_table(t, meta),
+        f"<h1>Feature ranking: {escape(meta.data_dir)} ({escape(meta.split)})</h1>", _meta_table(t, meta),
         f"<h2>Top {len(top)} fields by relevance</h2>",
-        f'<p class="note">{_e(SCORE_NOTES.get(meta.score, ""))} Median over minibatches; about 0 for a field '
+        f'<p class="note">{escape(SCORE_NOTES.get(meta.score, ""))} Median over minibatches; about 0 for a field '
         'with no signal whatever its cardinality. Plain MI H(Y) - H(Y|X) grows with cardinality even '
         'without signal.</p>', bars,
         '<div class="cols"><div><h2>3MR order</h2>', _mrmr_table(t), "</div>",
@@ -258,5 +239,4 @@ def render_html(t: S.RankingTables, meta: ReportMeta) -> str:
         'Singleton share: rows whose value occurs once in its minibatch (skipped by the score).</p>',
         _quality_table(t.quality)]
     body = "\n".join(sections)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Feature ranking</title>'
-            f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+    return page("Feature ranking", body)

@@ -48,4 +48,27 @@ def recalibrate_batch_norm(model: nn.Module, batches: Iterable[Batch], device: t
     return used
 
 
-__all__ = ["recalibrate_batch_norm"]
+def average_batch_norm_across_ranks(model: nn.Module) -> None:
+    """Make every rank's BatchNorm statistics the exact statistics of all ranks' batches together.
+
+    Each rank recalibrates on its own batches (the same number, of the same size), so the
+    pooled mean is the average of the ranks' means and the pooled variance the average of
+    ``var_r + mean_r**2`` minus the pooled mean squared. Afterwards all ranks (and the exported
+    weights, taken from rank 0) hold the same statistics. No-op on one rank."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return
+    world = dist.get_world_size()
+    for m in model.modules():
+        if not isinstance(m, nn.modules.batchnorm._BatchNorm) or m.running_mean is None or m.running_var is None:
+            continue
+        mean, var = m.running_mean.double(), m.running_var.double()
+        moments = torch.stack([mean, var + mean * mean])
+        dist.all_reduce(moments)
+        moments /= world
+        m.running_mean.copy_(moments[0].to(m.running_mean.dtype))
+        m.running_var.copy_((moments[1] - moments[0] * moments[0]).to(m.running_var.dtype))
+
+
+__all__ = ["average_batch_norm_across_ranks", "recalibrate_batch_norm"]

@@ -7,19 +7,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 
-class Callback(Protocol):
-    """Hooks called by :class:`recsys.training.loop.Trainer`."""
+class Callback:
+    """Hooks called by :class:`recsys.training.loop.Trainer`; each does nothing unless overridden."""
 
-    def on_epoch_start(self, trainer: Any, epoch: int) -> None: ...
+    def on_epoch_start(self, trainer: Any, epoch: int) -> None:
+        return None
 
-    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, float]) -> None: ...
+    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, float]) -> None:
+        """``metrics``: the epoch's record (``epoch``, train loss and speed, ``val_auc``, ...)."""
+        return None
+
+    def on_checkpoint(self, trainer: Any, epoch: int, files: list[Path]) -> None:
+        """After epoch ``epoch`` (0-based) was checkpointed: ``files`` are this rank's files of it
+        (its tensors; on rank 0 also ``state.json``), complete on disk."""
+        return None
 
 
 @dataclass
-class EarlyStopping:
+class EarlyStopping(Callback):
     """Stop after ``patience`` epochs without improving ``monitor`` on validation (0: at the first).
 
     Marks the best epoch so the trainer restores the best checkpoint at the end.
@@ -35,9 +44,6 @@ class EarlyStopping:
     def _score(self, metrics: dict[str, float]) -> float:
         value = metrics[f"val_{self.monitor}"]
         return -value if self.monitor == "logloss" else value
-
-    def on_epoch_start(self, trainer: Any, epoch: int) -> None:
-        return None
 
     def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, float]) -> None:
         score = self._score(metrics)

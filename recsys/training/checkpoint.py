@@ -7,7 +7,6 @@ needs the same world size; :func:`full_state_dict` gathers whole tables for expo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,6 +14,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed._shard.sharded_tensor import ShardedTensor
+
+from recsys.files import write_file_atomic
 
 SEP = "//"
 
@@ -68,9 +69,7 @@ def copy_into(tree: Any, saved: dict[str, torch.Tensor]) -> list[str]:
 def save(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Write atomically (temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(tensors, tmp)
-    os.replace(tmp, path)
+    write_file_atomic(path, lambda tmp: torch.save(tensors, tmp))
 
 
 def load(path: Path) -> dict[str, torch.Tensor]:

@@ -7,6 +7,7 @@ from typing import Literal, Optional
 
 from recsys.errors import ConfigError
 
+SHARDING_TYPES = {"table_wise", "row_wise", "column_wise", "table_row_wise", "table_column_wise"}
 SparseOptimizer = Literal["rowwise_adagrad", "adagrad", "sgd", "adam", "rowwise_adam"]
 
 
@@ -45,6 +46,10 @@ hardware has native bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32
     threads: Optional[int] = None
     mixed_precision: Literal["auto", "none", "bf16"] = "auto"
     eval_batch_size: int = 16384
+    sharding_types: Optional[tuple[str, ...]] = None
+    """Force the TorchRec planner to these sharding types for every embedding table (e.g.
+    ``[row_wise]`` on GPUs, ``[column_wise]`` on CPU, where TorchRec has no row-wise); None lets
+    :mod:`recsys.embeddings.sharding` choose per table."""
     bn_recalibration_batches: int = 16
     """After each epoch, BatchNorm statistics are re-estimated over this many training batches
     with the epoch's final weights (:mod:`recsys.training.batchnorm`); 0 keeps the running
@@ -59,6 +64,9 @@ hardware has native bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32
             raise ConfigError("plateau_patience must be >= 1 and plateau_factor in (0, 1)")
         if self.patience < 0:
             raise ConfigError("patience must be >= 0")
+        bad = set(self.sharding_types or ()) - SHARDING_TYPES
+        if bad:
+            raise ConfigError(f"sharding_types: unknown {sorted(bad)}; choose from {sorted(SHARDING_TYPES)}")
         if self.bn_recalibration_batches < 0:
             raise ConfigError("bn_recalibration_batches must be >= 0")
 

@@ -7,9 +7,11 @@ rank/world from :mod:`recsys.training.env` only.
       config.json      resolved RunConfig + data_dir + features hash
       history.jsonl    one line per epoch
       checkpoints/     per-epoch tensors (per rank) + state.json
+      sharding_plan.txt  TorchRec's plan: how each table is sharded over the ranks
       model.pt         final (best-epoch) full weights, tensors only
       optfs/           with ``optfs: true``: the gate search's history and the report
       optinter/        OptInter: the method search's history, methods.tsv and the heatmap
+      predictions/     test.parquet: every test row's label and score (studies compare runs on them)
       metrics.json     written last: a run without it is incomplete
 
 With OptFS the run searches gates first (:mod:`recsys.training.stages`), then trains the
@@ -37,12 +39,14 @@ from recsys.data.loader import BatchLoader
 from recsys.embeddings.prune import field_embeddings, prune_model, prune_state, pruned_sizes
 from recsys.embeddings.schema import FeatureSchema
 from recsys.errors import ConfigError
-from recsys.files import write_json_atomic
+from recsys.files import write_json_atomic, write_text_atomic
 from recsys.memory import tune_allocator
 from recsys.models.registry import build_model
 from recsys.training import checkpoint as ckpt
 from recsys.training.env import DistEnv, init_distributed, set_threads
+from recsys.training.callbacks import Callback
 from recsys.training.loop import EvalResult, Trainer
+from recsys.training.predictions import predict_unsharded, write_predictions
 from recsys.training.optfs_report import field_table, row_traffic, search_table, write_report
 from recsys.training.parallel import build_optimizer, embedding_parameters, shard
 from recsys.training.runconfig import RunConfig
@@ -81,8 +85,10 @@ def _metric_block(r: EvalResult) -> dict[str, float]:
 
 
 def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = False,
-                 progress: bool = True) -> dict[str, Any]:
-    """Train, evaluate val/test, save weights; return the metrics written to metrics.json."""
+                 progress: bool = True, callbacks: Optional[list[Callback]] = None) -> dict[str, Any]:
+    """Train, evaluate val/test, save weights; return the metrics written to metrics.json.
+
+    ``callbacks`` watch the final training's epochs (a study's trial reports each epoch to Ray Tune)."""
     info = open_dataset(data_dir)
     tune_allocator()
     env = init_distributed()
@@ -98,18 +104,23 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     cfg, model, extra = staged.cfg, staged.model, dict(staged.extra)
     n_params, emb_bytes = trainable_params(model), embedding_bytes(model)
     dmp = shard(model, cfg.train, env)
+    _record_plan(run_dir, dmp, env, progress)
     if staged.initial is not None:
         ckpt.load_full_state(dmp, staged.initial, "the OptFS rewind point")
-    trainer = Trainer(dmp, build_optimizer(dmp, cfg.train), cfg.train, env, run_dir, progress=progress)
+    trainer = Trainer(dmp, build_optimizer(dmp, cfg.train), cfg.train, env, run_dir, progress=progress,
+                      callbacks=callbacks)
+    pruned = extra.pop("pruned_tables", None)
     if env.is_main:
         write_json_atomic(run_dir / "config.json", {**cfg.to_json(), "data_dir": str(data_dir),
                                                     "features_hash": info.manifest["features_hash"],
-                                                    "pruned_tables": extra.pop("pruned_tables", None)})
+                                                    "pruned_tables": pruned})
     start_epoch, history = _resume(trainer) if resume else (0, [])
     fit = trainer.fit(data["train"], data["val"], start_epoch, history)
     val = fit.val or trainer.evaluate(data["val"])
-    test = trainer.evaluate(data["test"])
+    test = trainer.evaluate(data["test"], keep_scores=env.world_size == 1)
     weights = ckpt.full_state_dict(dmp)
+    if env.is_main:
+        _write_test_predictions(run_dir, test, cfg, schema, weights, info, pruned)
     metrics = {
         "model": cfg.model, "val": _metric_block(val), "test": _metric_block(test), "params": n_params,
         "embedding_bytes": emb_bytes, "embedding": cfg.embedding.strategy,
@@ -129,6 +140,30 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
     if dist.is_initialized():
         dist.barrier()
     return metrics
+
+
+def _record_plan(run_dir: Path, dmp: nn.Module, env: DistEnv, show: bool) -> None:
+    """``RUN_DIR/sharding_plan.txt``: TorchRec's plan, per table (printed too, on several ranks)."""
+    if not env.is_main:
+        return
+    text = f"world size {env.world_size}, device {env.device.type}\n{getattr(dmp, 'plan', '')}\n"
+    write_text_atomic(run_dir / "sharding_plan.txt", text)
+    if show and env.world_size > 1:
+        print(text, flush=True)
+
+
+def _write_test_predictions(run_dir: Path, test: EvalResult, cfg: RunConfig, schema: FeatureSchema,
+                            weights: dict[str, torch.Tensor], info: DatasetInfo, pruned: Optional[dict]) -> None:
+    """``predictions/test.parquet`` in split order: this process's scores when it saw every test
+    row in order; under several ranks, rank 0 scores the split again from the full weights."""
+    if test.scores is None or test.labels is None:
+        loader = BatchLoader(info.split_files("test"), list(schema.dense), list(schema.categorical),
+                             cfg.train.eval_batch_size)
+        scores = predict_unsharded(cfg, schema, weights, loader, pruned)
+        labels = np.concatenate([b.labels.numpy() for b in loader])
+    else:
+        scores, labels = test.scores, test.labels
+    write_predictions(run_dir, labels, scores)
 
 
 def _optfs_metrics(unpruned: nn.Module, search: SearchResult) -> dict[str, Any]:
@@ -202,6 +237,10 @@ def _resume(trainer: Trainer) -> tuple[int, list[dict[str, float]]]:
     state = trainer.resume_state()
     if state is None:
         return 0, []
+    saved_world = int(state.get("world_size", 1))
+    if saved_world != trainer.env.world_size:
+        raise ConfigError(f"{trainer.run_dir}: its checkpoint was written by {saved_world} worker(s) and is sharded "
+                          f"that way; resume it with --workers {saved_world} (this run has {trainer.env.world_size})")
     trainer.load_checkpoint(int(state["epoch"]))
     trainer.early.load(state["early"])
     for g, lr in zip(trainer.optimizer.param_groups, state["lrs"]):

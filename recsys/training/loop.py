@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -29,7 +30,7 @@ from recsys.tasks.ctr import CTRTask
 from recsys.tasks.metrics import StreamingMetrics
 from recsys.training import checkpoint as ckpt
 from recsys.training.callbacks import Callback, EarlyStopping
-from recsys.training.batchnorm import recalibrate_batch_norm
+from recsys.training.batchnorm import average_batch_norm_across_ranks, recalibrate_batch_norm
 from recsys.training.config import TrainConfig
 from recsys.precision import autocast, uses_bf16
 from recsys.training.env import DistEnv
@@ -44,6 +45,9 @@ class EvalResult:
     logloss: float
     rows: int
     rows_per_s: float
+    scores: Optional[np.ndarray] = None
+    """``(N,)`` fp32 click probabilities in loader order, when asked for (``keep_scores``)."""
+    labels: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -56,24 +60,36 @@ class FitResult:
 
 
 @torch.no_grad()
-def score_loader(model: nn.Module, loader: BatchLoader, device: torch.device) -> EvalResult:
+def score_loader(model: nn.Module, loader: BatchLoader, device: torch.device,
+                 keep_scores: bool = False, across_ranks: bool = True) -> EvalResult:
     """Exact AUC/logloss of ``model`` over every row of ``loader``, merged across ranks, and
     the scoring speed; a sharded model and an unsharded one (``recsys evaluate``) alike.
 
     Always fp32, also for a model trained under bf16 autocast: the metrics are then the
     numbers the bundle reproduces (``recsys score`` and the service score in fp32), and no
-    row's score depends on its batch's shape (bf16 kernels round differently per shape)."""
+    row's score depends on its batch's shape (bf16 kernels round differently per shape).
+    ``keep_scores`` also returns this rank's scores and labels in loader order.
+    ``across_ranks=False``: this process alone scores the whole split (an unsharded model on one
+    rank of several); the metrics are not merged with the other ranks'."""
     model.eval()
     metrics, start = StreamingMetrics(), time.perf_counter()
+    kept: list[tuple[torch.Tensor, torch.Tensor]] = []
     for batch, real in loader.iter_padded():
         batch = batch.to(device, non_blocking=True)
         out = model(batch.dense, batch.sparse)
         if real:
             metrics.update(out.logits.float(), batch.labels)
+            if keep_scores:
+                kept.append((torch.sigmoid(out.logits.float()).cpu(), batch.labels.cpu()))
     seconds = time.perf_counter() - start
-    metrics.gather()
+    if across_ranks:
+        metrics.gather()
     m = metrics.compute()
-    return EvalResult(m["auc"], m["logloss"], int(m["rows"]), m["rows"] / max(seconds, 1e-9))
+    result = EvalResult(m["auc"], m["logloss"], int(m["rows"]), m["rows"] / max(seconds, 1e-9))
+    if keep_scores:
+        result.scores = torch.cat([s for s, _ in kept]).numpy() if kept else np.zeros(0, np.float32)
+        result.labels = torch.cat([y for _, y in kept]).numpy() if kept else np.zeros(0, np.float32)
+    return result
 
 
 Penalty = Callable[[], torch.Tensor]
@@ -161,9 +177,9 @@ class Trainer:
         return [p for p in self.model.parameters() if p.grad is not None]
 
     # ---- evaluation ------------------------------------------------------------------
-    def evaluate(self, loader: BatchLoader) -> EvalResult:
+    def evaluate(self, loader: BatchLoader, keep_scores: bool = False) -> EvalResult:
         """Exact AUC/logloss over every row of ``loader`` (merged across ranks)."""
-        return score_loader(self.model, loader, self.env.device)
+        return score_loader(self.model, loader, self.env.device, keep_scores)
 
     # ---- fit -------------------------------------------------------------------------
     def fit(self, train: BatchLoader, val: BatchLoader, start_epoch: int = 0,
@@ -204,7 +220,8 @@ class Trainer:
         if not self.cfg.bn_recalibration_batches:
             return
         batches = itertools.islice(iter(train), self.cfg.bn_recalibration_batches)
-        recalibrate_batch_norm(self.model, batches, self.env.device, self._autocast)
+        if recalibrate_batch_norm(self.model, batches, self.env.device, self._autocast):
+            average_batch_norm_across_ranks(self.model)
 
     def _write_history(self, history: list[dict[str, float]]) -> None:
         """Rewrite ``history.jsonl`` whole (a resumed run keeps one line per epoch)."""
@@ -223,16 +240,22 @@ class Trainer:
         return self.run_dir / "checkpoints"
 
     def save_checkpoint(self, epoch: int, history: list[dict[str, float]]) -> None:
+        """This rank's tensors of epoch ``epoch`` (0-based) and, on rank 0, ``state.json``; then
+        every callback's :meth:`~recsys.training.callbacks.Callback.on_checkpoint`."""
         tensors = {f"model{ckpt.SEP}{k}": v for k, v in ckpt.flatten_tensors(self.model.state_dict()).items()}
         tensors.update({f"optim{ckpt.SEP}{k}": v for k, v in ckpt.flatten_tensors(self.optimizer.state_dict()).items()})
         tensors["rng"] = torch.get_rng_state()
-        ckpt.save(ckpt.rank_file(self._ckpt_dir(), f"epoch-{epoch + 1}"), tensors)
+        files = [ckpt.rank_file(self._ckpt_dir(), f"epoch-{epoch + 1}")]
+        ckpt.save(files[0], tensors)
         if self.env.is_main:
             state = {"epoch": epoch + 1, "early": self.early.state(), "history": history,
                      "lrs": [g["lr"] for g in self.optimizer.param_groups], "world_size": self.env.world_size}
             write_json_atomic(self._ckpt_dir() / "state.json", state, indent=None)
+            files.append(self._ckpt_dir() / "state.json")
         if dist.is_initialized():
             dist.barrier()
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, epoch, files)
 
     def load_checkpoint(self, epoch: int, with_optimizer: bool = True) -> None:
         path = ckpt.rank_file(self._ckpt_dir(), f"epoch-{epoch}")

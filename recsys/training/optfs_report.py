@@ -21,7 +21,7 @@ import torch.distributed as dist
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.module import IdRemap
 from recsys.embeddings.strategies import TablePlan
-from recsys.files import write_text_atomic
+from recsys.files import write_file_atomic, write_text_atomic
 from recsys.plots import pyplot, save_png
 
 
@@ -92,9 +92,7 @@ def write_report(out_dir: Path, fields: pl.DataFrame, search: pl.DataFrame, stra
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "README.txt", readme(strategy))
     for name, frame in (("fields.tsv", fields), ("search.tsv", search)):
-        tmp = out_dir / f".{name}.tmp"
-        frame.write_csv(tmp, separator="\t", float_precision=6)
-        tmp.replace(out_dir / name)
+        write_file_atomic(out_dir / name, lambda tmp: frame.write_csv(tmp, separator="\t", float_precision=6))
     _bar_chart(out_dir / "fields.png", fields)
 
 

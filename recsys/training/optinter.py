@@ -21,6 +21,7 @@ from torch import nn
 
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
+from recsys.files import write_file_atomic
 from recsys.layers.crosses import MethodMixture, annealed_temperature, choose_methods
 from recsys.models.optinter import OptInterConfig, candidate_pairs
 from recsys.models.registry import build_model
@@ -140,9 +141,8 @@ def method_table(outcome: SearchOutcome) -> pl.DataFrame:
 def write_report(out_dir: Path, outcome: SearchOutcome, fields: tuple[str, ...]) -> None:
     """``methods.tsv`` and ``methods.png`` (field x field heatmap of the chosen method)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ".methods.tsv.tmp"
-    method_table(outcome).write_csv(tmp, separator="\t", float_precision=6)
-    tmp.replace(out_dir / "methods.tsv")
+    table = method_table(outcome)
+    write_file_atomic(out_dir / "methods.tsv", lambda tmp: table.write_csv(tmp, separator="\t", float_precision=6))
     _heatmap(out_dir / "methods.png", outcome, fields)
 
 

@@ -9,6 +9,7 @@ their own Adam without weight decay. All are combined into one keyed optimizer.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 import torch
@@ -54,11 +55,27 @@ def fuse_sparse_optimizer(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> N
     apply_optimizer_in_backward(cls, embedding_parameters(model), kwargs)
 
 
+def host_memory_per_rank() -> int:
+    """Bytes of host memory available now, split over the ranks of this machine."""
+    available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return available // max(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1)
+
+
+def topology(env: DistEnv) -> Topology:
+    """The planner's view of the workers, with their real memory (TorchRec's defaults assume
+    32 GB of HBM and 128 GB of DDR per rank): a table too big for one rank gets split."""
+    ddr = host_memory_per_rank()
+    if env.device.type == "cuda":
+        hbm = torch.cuda.get_device_properties(env.device).total_memory
+        return Topology(world_size=env.world_size, compute_device="cuda", hbm_cap=hbm, ddr_cap=ddr)
+    return Topology(world_size=env.world_size, compute_device="cpu", ddr_cap=ddr)
+
+
 def shard(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> DistributedModelParallel:
     """Plan and shard ``model`` (built on ``meta``) over the process group; fuse optimizers first."""
     fuse_sparse_optimizer(model, cfg, env)
-    topology = Topology(world_size=env.world_size, compute_device=env.device.type)
-    planner = EmbeddingShardingPlanner(topology=topology, constraints=sharding_constraints(model, env.device.type))
+    constraints = sharding_constraints(model, env.device.type, cfg.sharding_types)
+    planner = EmbeddingShardingPlanner(topology=topology(env), constraints=constraints)
     sharders = get_default_sharders()
     if env.world_size > 1:
         import torch.distributed as dist

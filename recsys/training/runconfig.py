@@ -47,6 +47,26 @@ class RunConfig:
                    from_dict(OptFSConfig, data.get("optfs") or {}, "optfs"))
 
 
+USER_NAMES = {"embedding": "strategy", "embedding_budget": "budget"}
+"""The names users write (``--embedding``, ``--embedding-budget``, a study's ``embedding:``)
+-> the :class:`EmbeddingConfig` fields they set."""
+
+
+def config_keys(user: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping in users' names (:data:`USER_NAMES`) -> config keys for :func:`resolve`."""
+    return {USER_NAMES.get(k, k): v for k, v in user.items()}
+
+
+def with_candidates(cfg: RunConfig, report: Path) -> RunConfig:
+    """``--candidates``: OptInter's candidate pairs from a rank report (its top ``optinter_candidates_top_k``)."""
+    from recsys.ranking.candidates import top_pairs
+
+    if cfg.model != "optinter":
+        raise ConfigError("--candidates is for --model optinter")
+    pairs = top_pairs(report, cfg.model_cfg.optinter_candidates_top_k)
+    return dataclasses.replace(cfg, model_cfg=dataclasses.replace(cfg.model_cfg, optinter_pairs=tuple(pairs)))
+
+
 def model_defaults(model: str) -> dict[str, Any]:
     """``configs/models/NAME.yaml`` (``autoint+`` -> ``autoint_plus.yaml``), minus its ``model`` key."""
     path = CONFIG_ROOT / "models" / f"{model.replace('+', '_plus')}.yaml"

@@ -24,6 +24,7 @@ from recsys.embeddings.gates import GATE_PREFIX, gate_modules, kept_fraction, se
 from recsys.embeddings.prune import attach_gates, keep_masks
 from recsys.layers.gates import temperature
 from recsys.training import checkpoint as ckpt
+from recsys.training.callbacks import Callback
 from recsys.training.config import OptFSConfig, TrainConfig
 from recsys.training.env import DistEnv
 from recsys.training.loop import Trainer
@@ -31,7 +32,7 @@ from recsys.training.parallel import build_optimizer, shard
 
 
 @dataclass
-class TemperatureSchedule:
+class TemperatureSchedule(Callback):
     """Sets every gate's ``tau`` at the start of each search epoch."""
 
     search_epochs: int
@@ -49,7 +50,7 @@ class TemperatureSchedule:
 
 
 @dataclass
-class RewindSnapshot:
+class RewindSnapshot(Callback):
     """Full weights (gates excluded) at the start of epoch ``epoch``: the retrain's start."""
 
     epoch: int
@@ -59,9 +60,6 @@ class RewindSnapshot:
         if epoch == self.epoch:
             full = ckpt.full_state_dict(trainer.model)
             self.state = {k: v for k, v in full.items() if not _is_gate_key(k)}
-
-    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, float]) -> None:
-        return None
 
 
 def _is_gate_key(key: str) -> bool:

@@ -84,17 +84,3 @@ def test_two_ranks_search_optinter_and_retrain_the_chosen_pairs(criteo_data: Pat
     assert metrics["world_size"] == 2 and metrics["optinter"]["pairs"] == 4
     assert metrics["test"]["rows"] == open_dataset(criteo_data).manifest["splits"]["test"]
     assert metrics["test"]["auc"] > 0.62 and (run / "optinter" / "methods.tsv").is_file()
-
-
-@pytest.mark.slow
-def test_ray_train_two_workers_runs_the_same_job(criteo_data: Path, tmp_path: Path) -> None:
-    """`recsys train --workers 2`: Ray Train's TorchTrainer runs run_training in each worker."""
-    pytest.importorskip("ray.train")
-    from pipelines.cli import main
-
-    run = tmp_path / "ray"
-    code = main(["train", str(criteo_data), "--model", "deepfm", "--out", str(run), "--workers", "2",
-                 "--set", "threads=1", "--set", "dnn_hidden_units=[32]", "--set", "batch_size=1024"])
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert code == 0 and metrics["world_size"] == 2
-    assert metrics["test"]["rows"] == open_dataset(criteo_data).manifest["splits"]["test"]

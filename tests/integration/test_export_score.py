@@ -92,3 +92,24 @@ def test_bundle_with_changed_features_is_refused(bundle: Path, tmp_path: Path) -
     (copy / "features" / "features.json").write_text(json.dumps(features))
     with pytest.raises(BundleError, match="hash mismatch"):
         Predictor.load(copy)
+
+
+def test_ray_scoring_of_several_files_equals_single_process(bundle: Path, synth_criteo: tuple[Path, dict],
+                                                            tmp_path: Path) -> None:
+    """``recsys score --workers 2``: Ray Data actors score files in parallel; the output is the
+    single-process output (same rows, same order, same scores, rejected rows kept as nulls)."""
+    from pipelines.score import main
+
+    lines = synth_criteo[0].read_text().splitlines(keepends=True)[:9000]
+    lines[1234] = "not a criteo row\n"
+    files = []
+    for i, (a, b) in enumerate([(0, 4000), (4000, 4001), (4001, 9000)]):
+        files.append(tmp_path / f"part{i}.tsv")
+        files[-1].write_text("".join(lines[a:b]))
+    args = [str(bundle), *map(str, files), "--format", "criteo", "--out"]
+    single = main([*args, str(tmp_path / "single.parquet")])
+    spread = main([*args, str(tmp_path / "ray.parquet"), "--workers", "2"])
+    a, b = pl.read_parquet(tmp_path / "single.parquet"), pl.read_parquet(tmp_path / "ray.parquet")
+    assert single.rows == spread.rows == 9000 and single.rejected == spread.rejected == 1
+    assert a.equals(b) and a["row"].to_list() == list(range(9000)) and a["score"].null_count() == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no parts left behind

@@ -71,7 +71,7 @@ def test_bundle_scores_equal_the_retrained_model(searched: tuple[Path, dict], cr
 
 
 def test_candidates_from_a_rank_report_find_the_planted_pair(cross_data: Path, tmp_path: Path) -> None:
-    from pipelines.train import with_candidates
+    from recsys.training.runconfig import with_candidates
     from recsys.ranking.candidates import top_pairs
     from recsys.ranking.rank import rank_dataset
 

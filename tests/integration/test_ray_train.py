@@ -1,0 +1,94 @@
+"""``recsys train --workers 2`` on Ray Train: metrics from the Ray result, RUN_DIR built from the
+final checkpoint, the sharding plan, resume guards, and a worker killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from recsys.data.dataset_dir import open_dataset
+from recsys.errors import ConfigError
+
+pytestmark = pytest.mark.distributed
+
+SMALL = {"batch_size": 1024, "dnn_hidden_units": [32], "epochs": 3, "patience": 3}
+
+
+def _train(data: Path, run: Path, **kw: object) -> dict:
+    from recsys.distributed.ray_train import train_with_ray
+    from recsys.training.runconfig import resolve
+
+    return train_with_ray(data, run, resolve("deepfm", overrides=SMALL), 2, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def ray_run(criteo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    run = tmp_path_factory.mktemp("ray") / "run"
+    return run, _train(criteo_data, run)
+
+
+def test_two_workers_finish_and_report_through_ray(ray_run: tuple[Path, dict], criteo_data: Path) -> None:
+    run, metrics = ray_run
+    assert metrics["world_size"] == 2 and metrics["ray"] == {"workers": 2, "restored_from_epoch": None}
+    assert metrics["test"]["rows"] == open_dataset(criteo_data).manifest["splits"]["test"]
+    assert metrics["test"]["auc"] > 0.62 and metrics["epochs"] == 3
+    # RUN_DIR came from Ray's final checkpoint (workers wrote theirs in local scratch):
+    # complete, with no per-epoch checkpoint files, and metrics.json equal to the Ray result's.
+    assert json.loads((run / "metrics.json").read_text()) == metrics
+    for name in ("model.pt", "config.json", "history.jsonl", "predictions/test.parquet", "sharding_plan.txt"):
+        assert (run / name).is_file(), name
+    assert not (run / "checkpoints").exists()
+    plan = (run / "sharding_plan.txt").read_text()
+    assert "world size 2" in plan and "[0]" in plan and "[1]" in plan
+    record = json.loads((run / "ray_run.json").read_text())
+    assert record["workers"] == 2 and Path(record["storage"]).is_dir()
+
+
+def test_resume_with_another_world_size_is_refused(ray_run: tuple[Path, dict], criteo_data: Path) -> None:
+    from pipelines.train import main
+    from recsys.distributed.ray_train import train_with_ray
+    from recsys.training.runconfig import resolve
+
+    run, _ = ray_run
+    with pytest.raises(ConfigError, match="resume it with --workers 2"):
+        train_with_ray(criteo_data, run, resolve("deepfm", overrides=SMALL), 3, resume=True)
+    with pytest.raises(ConfigError, match="resume it with --workers 2"):
+        main([str(criteo_data), "--model", "deepfm", "--out", str(run), "--resume"])
+
+
+def _ray_worker_pids() -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "RayTrainWorker" in line and "ps -eo" not in line]
+
+
+def test_a_killed_worker_is_restarted_from_the_latest_checkpoint(ray_run: tuple[Path, dict], criteo_data: Path,
+                                                                 tmp_path: Path) -> None:
+    """Kill one worker process (by pid) once epoch 2 is checkpointed in Ray storage: Ray restarts the
+    group, both ranks resume from that checkpoint, and the run ends as good as an uninterrupted one."""
+    run, storage = tmp_path / "run", tmp_path / "storage"
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.time() + 300
+        while time.time() < deadline and not killed:
+            if list(storage.glob("*/epoch-0002")) and (pids := _ray_worker_pids()):
+                os.kill(pids[-1], signal.SIGKILL)
+                killed.append(pids[-1])
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    metrics = _train(criteo_data, run, storage=str(storage))
+    thread.join(timeout=1)
+    assert killed, "no worker was killed (the run finished before its first checkpoint was seen)"
+    restored = metrics["ray"]["restored_from_epoch"]
+    assert restored is not None and restored >= 1, metrics["ray"]
+    assert abs(metrics["test"]["auc"] - ray_run[1]["test"]["auc"]) < 0.002
+    assert not list(run.rglob("*.tmp*")) and json.loads((run / "metrics.json").read_text()) == metrics
