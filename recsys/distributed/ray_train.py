@@ -23,6 +23,7 @@ it; Ray Train restores a run of the same name and storage from its latest checkp
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -137,6 +138,10 @@ def _run_record(run_dir: Path, storage: Optional[str], workers: int, resume: boo
     return record
 
 
+def _copy_to(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
+
+
 def _materialize(checkpoint: Any, run_dir: Path) -> None:
     """Copy the final checkpoint's files into RUN_DIR, each atomically, metrics.json last."""
     with checkpoint.as_directory() as d:
@@ -144,7 +149,7 @@ def _materialize(checkpoint: Any, run_dir: Path) -> None:
         for f in files:
             target = run_dir / f.relative_to(d)
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_file_atomic(target, lambda tmp, src=f: shutil.copyfile(src, tmp))
+            write_file_atomic(target, functools.partial(_copy_to, f))
 
 
 def train_with_ray(data_dir: Path, run_dir: Path, cfg: RunConfig, workers: int, address: Optional[str] = None,
@@ -188,7 +193,8 @@ def train_with_ray(data_dir: Path, run_dir: Path, cfg: RunConfig, workers: int, 
             ray.shutdown()
     if result.error is not None:
         raise TrainingError(f"Ray training failed: {str(result.error).splitlines()[0][:400]}")
-    if result.checkpoint is None or "metrics" not in (result.metrics or {}):
+    final = result.metrics or {}
+    if result.checkpoint is None or "metrics" not in final:
         raise TrainingError("Ray training ended without its final report")
     _materialize(result.checkpoint, run_dir)
-    return dict(result.metrics["metrics"])
+    return dict(final["metrics"])

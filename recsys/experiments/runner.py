@@ -68,7 +68,8 @@ def study_data(spec: DatasetSpec, exp_dir: Path) -> Path:
         inputs = [raw]
     cfg = load_dataset_config(spec.config or spec.format)
     if spec.split or spec.seed is not None:
-        cfg = dataclasses.replace(cfg, split=SplitConfig(spec.split or cfg.split.method, cfg.split.ratios,
+        cfg = dataclasses.replace(cfg, split=SplitConfig(spec.split or cfg.split.method,  # type: ignore[arg-type]
+                                                         cfg.split.ratios,
                                                          spec.seed if spec.seed is not None else cfg.split.seed))
     if spec.min_count is not None:
         cfg = dataclasses.replace(cfg, min_count=spec.min_count)
@@ -147,7 +148,7 @@ def run_trial(config: dict[str, Any]) -> None:
 
 # ---- the driver -------------------------------------------------------------------------
 def _status_of(last: dict[str, Any]) -> dict[str, Any]:
-    keep = {k: last[k] for k in ("val_auc", "val_logloss", "test_auc", "seconds", "epoch") if k in last}
+    keep: dict[str, Any] = {k: last[k] for k in ("val_auc", "val_logloss", "test_auc", "seconds", "epoch") if k in last}
     if "error" in last:
         return {"status": FAILED, "error": last["error"], **keep}
     if last.get("finished"):

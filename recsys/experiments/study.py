@@ -38,6 +38,7 @@ import itertools
 import json
 import math
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -46,6 +47,7 @@ import numpy as np
 
 from recsys.config import load_yaml
 from recsys.errors import ConfigError
+from recsys.features.spec import SplitMethod
 from recsys.training.runconfig import RunConfig, config_keys, resolve, with_candidates
 
 TOP_KEYS = {"name", "dataset", "defaults", "runs", "grid", "seeds", "search"}
@@ -142,6 +144,8 @@ def _dataset(path: Path, raw: Any) -> DatasetSpec:
     if synth is not None and (not isinstance(synth, dict) or "rows" not in synth):
         raise ConfigError(f"{path}: dataset.synth needs at least 'rows' (and 'format', 'seed')")
     fmt = raw.get("format") or (synth or {}).get("format", "criteo")
+    if raw.get("split") is not None and raw["split"] not in typing.get_args(SplitMethod):
+        raise ConfigError(f"{path}: dataset.split {raw['split']!r}; expected one of {', '.join(typing.get_args(SplitMethod))}")
     return DatasetSpec(Path(raw["data_dir"]) if raw.get("data_dir") else None, tuple(Path(f) for f in files),
                        dict(synth) if synth else None, fmt, raw.get("split"), raw.get("config"), raw.get("seed"),
                        raw.get("min_count"))
