@@ -46,9 +46,16 @@ def main(argv: Sequence[str]) -> PrepareResult:
                    help="dense fields: log(x+1) floats (DLRM), floor(ln(x)^2) categoricals (FuxiCTR) or raw")
     p.add_argument("--strict", action="store_true", help="stop at the first bad row")
     p.add_argument("--overwrite", action="store_true", help="replace another recsys verb's output at --out")
+    p.add_argument("--workers", type=int, help="prepare on N Ray tasks at a time (default: in this process)")
+    p.add_argument("--address", help="Ray cluster address (with --workers; --out on storage every node sees)")
     a = p.parse_args(argv)
     check_output_dir(a.out, "prepare", a.overwrite)
-    result = prepare_dataset(a.inputs, build_config(a), a.out, a.format, a.strict)
+    if a.workers is not None or a.address:
+        from recsys.distributed.ray_prepare import prepare_with_ray
+
+        result = prepare_with_ray(a.inputs, build_config(a), a.out, a.format, a.strict, a.workers or 1, a.address)
+    else:
+        result = prepare_dataset(a.inputs, build_config(a), a.out, a.format, a.strict)
     s = result.splits
     print(f"prepared {result.input_rows:,} rows in {result.seconds:.1f}s -> {a.out}: "
           f"train {s['train']:,}, val {s['val']:,}, test {s['test']:,}, rejected {result.rejected_rows:,}")

@@ -28,6 +28,9 @@ class BadRowError(RecsysError):
         super().__init__(f"{path}:{line}: {reason}")
         self.path, self.line, self.reason = path, line, reason
 
+    def __reduce__(self) -> tuple:  # picklable: it crosses process boundaries (Ray tasks)
+        return (BadRowError, (self.path, self.line, self.reason))
+
 
 class DataDirError(RecsysError):
     """A prepared DATA_DIR is missing, incomplete or from another format version."""

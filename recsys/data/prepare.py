@@ -62,30 +62,29 @@ class _Stage:
     parts: list[Path] = field(default_factory=list)
     rejected: int = 0
     rows: int = 0
+    rejects: list[pl.DataFrame] = field(default_factory=list)
 
 
 def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str, strict: bool = False) -> PrepareResult:
     """Run the passes; see the module docstring. Raises RecsysError subclasses on bad input."""
     start = time.perf_counter()
-    for p in inputs:
-        if not p.is_file():
-            raise InputFileError(f"input file not found: {p}")
+    raw.require_files(inputs)
     out = Path(out)
     tmp = temp_dir_for(out)
     try:
         sources = [raw.SourceFile(str(p)) for p in inputs]
-        splitter = SplitAssigner.for_inputs(cfg.split, inputs, fmt, cfg.columns.index(cfg.label), cfg.separator)
-        stage = _stage_inputs(inputs, sources, cfg, fmt, tmp, strict, splitter)
-        if stage.rows == 0:
-            raise InputFileError(f"no valid rows in {', '.join(map(str, inputs))} ({stage.rejected} rejected)")
-        # Hash encoding needs only the distinct counts (no value is kept).
-        min_count = cfg.min_count if cfg.encoding == "vocab" else 1 << 62
-        fitted = FittedFeatures.fit(cfg, stage.counter.finish(cfg.categorical_fields, min_count))
-        shutil.rmtree(tmp / "_counts", ignore_errors=True)
+        splitter = splitter_for(inputs, cfg, fmt)
+        counter = ValueCounter(tmp / COUNTS, field_numbers=field_numbers(cfg))
+        stage = stage_inputs(list(enumerate(inputs)), inputs, sources, cfg, fmt, tmp / STAGE, counter, strict, splitter)
+        check_rows(inputs, stage.rows, stage.rejected)
+        if stage.rejects:
+            write_rejects(stage.rejects, inputs, tmp)
+        fitted = FittedFeatures.fit(cfg, stage.counter.finish(cfg.categorical_fields, fit_min_count(cfg)))
+        shutil.rmtree(tmp / COUNTS, ignore_errors=True)
         fhash = fitted.save(tmp / "features")
-        counts = _write_splits(stage.parts, fitted, tmp)
-        shutil.rmtree(tmp / "_stage")
-        manifest = _manifest(cfg, fmt, fitted, fhash, counts, stage.rejected, sources)
+        counts = write_splits(stage.parts, fitted, tmp)
+        shutil.rmtree(tmp / STAGE)
+        manifest = manifest_of(cfg, fmt, fitted, fhash, counts, stage.rejected, sources)
         write_json_atomic(tmp / MANIFEST, manifest)
         replace_dir(tmp, out)
     except BaseException:
@@ -95,34 +94,56 @@ def prepare_dataset(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str,
     return PrepareResult(out, counts, stage.rejected, total, time.perf_counter() - start, manifest)
 
 
-def _stage_inputs(inputs: list[Path], sources: list[raw.SourceFile], cfg: DatasetConfig,
-                  fmt: str, tmp: Path, strict: bool, splitter: SplitAssigner) -> _Stage:
-    """Pass 1: parse, validate, assign splits, count train values, stage keys; rejects aside.
+COUNTS, STAGE = "_counts", "_stage"
+
+
+def splitter_for(inputs: list[Path], cfg: DatasetConfig, fmt: str) -> SplitAssigner:
+    return SplitAssigner.for_inputs(cfg.split, inputs, fmt, cfg.columns.index(cfg.label), cfg.separator)
+
+
+def field_numbers(cfg: DatasetConfig) -> dict[str, int]:
+    """Spill directory numbers of the categorical fields: the same in every counter."""
+    return {name: i for i, name in enumerate(cfg.categorical_fields)}
+
+
+def fit_min_count(cfg: DatasetConfig) -> int:
+    """Vocabulary encoding keeps values seen ``min_count`` times; hash encoding needs only the
+    distinct counts (no value is kept)."""
+    return cfg.min_count if cfg.encoding == "vocab" else 1 << 62
+
+
+def check_rows(inputs: list[Path], rows: int, rejected: int) -> None:
+    if rows == 0:
+        raise InputFileError(f"no valid rows in {', '.join(map(str, inputs))} ({rejected} rejected)")
+
+
+def stage_inputs(files: list[tuple[int, Path]], inputs: list[Path], sources: list[raw.SourceFile],
+                 cfg: DatasetConfig, fmt: str, stage_dir: Path, counter: ValueCounter, strict: bool,
+                 splitter: SplitAssigner) -> _Stage:
+    """Pass 1 over ``files`` (``(file_no, path)`` of ``inputs``): parse, validate, assign splits,
+    count train values, stage keys under ``stage_dir``; rejects aside. Fills ``sources[file_no]``.
 
     Blocks are read in order here and processed by :data:`WORKERS` threads; counts are added
     in block order, so the result does not depend on the thread count.
     """
-    stage = _Stage(ValueCounter(tmp / "_counts"))
-    (tmp / "_stage").mkdir()
-    rejects: list[pl.DataFrame] = []
-    blocks = ((file_no, parse) for file_no, path in enumerate(inputs)
+    stage = _Stage(counter)
+    stage_dir.mkdir(parents=True)
+    blocks = ((file_no, parse) for file_no, path in files
               for parse in raw.read_blocks(path, sources[file_no], cfg, fmt, file_no))
-    numbered = ((tmp / "_stage" / f"part-{k:05d}.arrow", file_no, parse) for k, (file_no, parse) in enumerate(blocks))
+    numbered = ((stage_dir / f"part-{k:05d}.arrow", file_no, parse) for k, (file_no, parse) in enumerate(blocks))
     for block in ordered_map(lambda item: _stage_block(*item, cfg, splitter, strict), numbered, WORKERS):
         if strict:
             raw.raise_first_reject(block.rejects, inputs)
         sources[block.file_no].rows += block.rows + block.rejects.height
         stage.rejected += block.rejects.height
         if block.rejects.height:
-            rejects.append(block.rejects)
+            stage.rejects.append(block.rejects)
         stage.counter.add(block.train_counts)
         stage.parts.append(block.part)
         stage.rows += block.rows
-    for source in sources:
-        if source.rows == 0:
-            raise InputFileError(f"input file is empty: {source.path}")
-    if rejects:
-        _write_rejects(rejects, inputs, tmp)
+    for file_no, _ in files:
+        if sources[file_no].rows == 0:
+            raise InputFileError(f"input file is empty: {sources[file_no].path}")
     return stage
 
 
@@ -152,7 +173,7 @@ def _stage_block(part: Path, file_no: int, parse: raw.Parse, cfg: DatasetConfig,
     return _StagedBlock(part, file_no, typed.height, bad, counts)
 
 
-def _write_rejects(rejects: list[pl.DataFrame], inputs: list[Path], tmp: Path) -> None:
+def write_rejects(rejects: list[pl.DataFrame], inputs: list[Path], tmp: Path) -> None:
     (tmp / "rejects").mkdir()
     paths = pl.Series([str(p) for p in inputs])
     frame = pl.concat(rejects)
@@ -161,15 +182,17 @@ def _write_rejects(rejects: list[pl.DataFrame], inputs: list[Path], tmp: Path) -
 
 
 class _SplitWriter:
-    """Appends encoded frames to ``split/part-NNNNN.parquet``, one row group of ``row_group_rows``
-    rows per file (the last may be shorter): the loader's unit of work and shuffling.
+    """Appends encoded frames to ``split/part-[PREFIX]NNNNN.parquet``, one row group of
+    ``row_group_rows`` rows per file (the last may be shorter): the loader's unit of work and
+    shuffling. Several writers with different prefixes (one per input file, distributed prepare)
+    share a directory; files sort in row order.
 
     Polars writes the file, encoding columns in parallel (about 2x PyArrow's ParquetWriter here).
     """
 
-    def __init__(self, root: Path, row_group_rows: int) -> None:
-        root.mkdir()
-        self.root, self.rg, self.rows, self.files = root, row_group_rows, 0, 0
+    def __init__(self, root: Path, row_group_rows: int, prefix: str = "") -> None:
+        root.mkdir(exist_ok=True)
+        self.root, self.rg, self.rows, self.files, self.prefix = root, row_group_rows, 0, 0, prefix
         self.buffer: list[pl.DataFrame] = []
         self.buffered = 0
 
@@ -190,7 +213,8 @@ class _SplitWriter:
             self.buffer, self.buffered = [data.slice(start)], data.height - start
 
     def _write(self, df: pl.DataFrame) -> None:
-        df.write_parquet(self.root / f"part-{self.files:05d}.parquet", compression="lz4", row_group_size=self.rg)
+        df.write_parquet(self.root / f"part-{self.prefix}{self.files:05d}.parquet", compression="lz4",
+                         row_group_size=self.rg)
         self.files += 1
         self.rows += df.height
 
@@ -199,9 +223,9 @@ class _SplitWriter:
         return self.rows
 
 
-def _write_splits(parts: list[Path], fitted: FittedFeatures, tmp: Path) -> dict[str, int]:
+def write_splits(parts: list[Path], fitted: FittedFeatures, tmp: Path, prefix: str = "") -> dict[str, int]:
     """Pass 2: resolve staged value keys to ids and append each row to its split."""
-    writers = [_SplitWriter(tmp / name, fitted.dataset.row_group_rows) for name in SPLIT_NAMES]
+    writers = [_SplitWriter(tmp / name, fitted.dataset.row_group_rows, prefix) for name in SPLIT_NAMES]
     for frames in ordered_map(lambda part: _encode_part(part, fitted), parts, WORKERS):
         for frame, writer in zip(frames, writers):
             writer.append(frame)
@@ -216,7 +240,7 @@ def _encode_part(part: Path, fitted: FittedFeatures) -> list[pl.DataFrame]:
     return [encoded.filter(pl.Series(codes == code)) for code in range(len(SPLIT_NAMES))]
 
 
-def _manifest(cfg: DatasetConfig, fmt: str, fitted: FittedFeatures, fhash: str, counts: dict[str, int],
+def manifest_of(cfg: DatasetConfig, fmt: str, fitted: FittedFeatures, fhash: str, counts: dict[str, int],
               rejected: int, sources: list[raw.SourceFile]) -> dict:
     return {
         "version": DATA_FORMAT_VERSION,

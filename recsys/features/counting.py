@@ -47,6 +47,11 @@ class ValueCounter:
     parts: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     spills: int = 0
     field_numbers: dict[str, int] = field(default_factory=dict)
+    """Spill directories are numbered by field (any field name is a safe path); give the fields'
+    order up front when several counters spill into one ``spill_dir``."""
+    prefix: str = ""
+    """Spill file names start with it: several counters (one per input file, distributed
+    prepare) spill into one ``spill_dir``, and :meth:`finish_partition` merges them all."""
 
     def add(self, block_counts: dict[str, pl.DataFrame]) -> None:
         """Add one block's per-field tables; merge every few blocks, spill past the budget."""
@@ -64,12 +69,16 @@ class ValueCounter:
             for (p,), chunk in merged.partition_by("_p", as_dict=True, include_key=False).items():
                 directory = self._dir(name, int(p))  # type: ignore[call-overload]
                 directory.mkdir(parents=True, exist_ok=True)
-                chunk.write_ipc(directory / f"{self.spills:05d}.arrow", compression="uncompressed")
+                chunk.write_ipc(directory / f"{self.prefix}{self.spills:05d}.arrow", compression="uncompressed")
         self.parts = {name: [] for name in self.parts}
         self.spills += 1
 
+    def flush(self) -> None:
+        """Spill everything still in memory (the counts then live on disk only)."""
+        if any(self.parts.values()):
+            self._spill()
+
     def _dir(self, name: str, partition: int) -> Path:
-        # Fields are numbered in order of first appearance: any field name is a safe path.
         number = self.field_numbers.setdefault(name, len(self.field_numbers))
         return self.spill_dir / f"f{number:04d}" / f"p{partition:02d}"
 
@@ -82,13 +91,17 @@ class ValueCounter:
         rest = merge_counts(memory) if memory else _empty()
         if not self._dir(name, 0).parent.is_dir():  # never spilled
             return FieldCounts(rest.filter(pl.col("count") >= min_count), rest.height)
-        kept, distinct = [], 0
-        for p in range(PARTITIONS):
-            chunks = [pl.read_ipc(f) for f in sorted(self._dir(name, p).glob("*.arrow"))]
-            merged = merge_counts(chunks + [rest.filter(pl.col("key") % PARTITIONS == p)])
-            distinct += merged.height
-            kept.append(merged.filter(pl.col("count") >= min_count))
-        return FieldCounts(pl.concat(kept), distinct)
+        parts = [self.finish_partition(name, p, min_count, rest.filter(pl.col("key") % PARTITIONS == p))
+                 for p in range(PARTITIONS)]
+        return FieldCounts(pl.concat([c.kept for c in parts]), sum(c.distinct for c in parts))
+
+    def finish_partition(self, name: str, partition: int, min_count: int,
+                         rest: pl.DataFrame | None = None) -> FieldCounts:
+        """Final counts of the keys of one partition of ``name``: every spill of it (of every
+        counter that spilled into ``spill_dir``) plus ``rest``; memory is one partition's."""
+        chunks = [pl.read_ipc(f) for f in sorted(self._dir(name, partition).glob("*.arrow"))]
+        merged = merge_counts(chunks + ([rest] if rest is not None else [])) if chunks or rest is not None else _empty()
+        return FieldCounts(merged.filter(pl.col("count") >= min_count), merged.height)
 
 
 def _empty() -> pl.DataFrame:
