@@ -70,10 +70,16 @@ def seed_everything(seed: int) -> None:
 
 
 def loaders(info: DatasetInfo, schema: FeatureSchema, cfg: RunConfig, rank: int, world: int) -> dict[str, BatchLoader]:
+    """The splits' loaders for this rank. ``batch_size`` is the global batch (FuxiCTR's meaning):
+    each of ``world`` ranks reads ``batch_size // world`` rows per step, so a run on several
+    workers takes the same steps on the same amount of data as one process. Dense gradients
+    are averaged over ranks; embedding gradients are summed (TorchRec), which row-wise Adagrad's
+    normalization absorbs."""
     common = dict(dense=list(schema.dense), categorical=list(schema.categorical), rank=rank, world_size=world)
     t = cfg.train
     return {
-        "train": BatchLoader(info.split_files("train"), batch_size=t.batch_size, shuffle=True, seed=t.seed,
+        "train": BatchLoader(info.split_files("train"), batch_size=max(1, t.batch_size // world), shuffle=True,
+                             seed=t.seed,
                              drop_last=world > 1, **common),  # type: ignore[arg-type]
         "val": BatchLoader(info.split_files("val"), batch_size=t.eval_batch_size, **common),  # type: ignore[arg-type]
         "test": BatchLoader(info.split_files("test"), batch_size=t.eval_batch_size, **common),  # type: ignore[arg-type]

@@ -92,6 +92,10 @@ def test_study_resumes_records_failures_and_reports(criteo_data: Path, tmp_path:
     run = exp / "runs" / "lr" / "seed-1"
     p = read_predictions(run)
     assert abs(roc_auc(p.scores, p.labels) - per_seed[0]) < 1e-9 and (p.rows == np.arange(len(p.rows))).all()
+    from recsys.export.bundle import export_bundle
+
+    export_bundle(run, tmp_path / "bundle")  # a trial is a normal RUN_DIR
+    assert (tmp_path / "bundle" / "manifest.json").is_file()
     same = subprocess.run(CLI + ["compare", str(run), str(run)], capture_output=True, text=True, timeout=120)
     assert same.returncode == 0 and "no significant difference" in same.stdout
     out = json.loads(same.stdout.strip().splitlines()[-1])
