@@ -19,7 +19,6 @@ be on storage every node sees.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from recsys.errors import RecsysError
 from recsys.features.counting import PARTITIONS, FieldCounts, ValueCounter
 from recsys.features.fitted import FittedFeatures
 from recsys.features.spec import DatasetConfig
+from recsys.distributed.cluster import cpus_per_worker, ray_session
 from recsys.files import replace_dir, temp_dir_for, write_json_atomic
 
 
@@ -81,42 +81,44 @@ def _get(refs: list[Any]) -> list[Any]:
 def prepare_with_ray(inputs: list[Path], cfg: DatasetConfig, out: Path, fmt: str, strict: bool = False,
                      workers: int = 2, address: Optional[str] = None) -> PrepareResult:
     """Distributed prepare; see the module docstring. Same errors as single-process prepare."""
-    import ray
-
     start = time.perf_counter()
     raw.require_files(inputs)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     out, tmp = Path(out), temp_dir_for(Path(out)).resolve()
     try:
-        cpus = max(1, int(ray.cluster_resources().get("CPU", os.cpu_count() or 1)) // workers)
-        remote = lambda f: ray.remote(num_cpus=cpus)(f)  # noqa: E731
-        splitter = splitter_for(inputs, cfg, fmt)
-        staged = _get([remote(_stage_file).remote(i, inputs, cfg, fmt, tmp, splitter) for i in range(len(inputs))])
-        if strict:
-            for s in staged:
-                if s["rejects"] is not None:
-                    raw.raise_first_reject(s["rejects"], inputs)
-        rows, rejected = sum(s["rows"] for s in staged), sum(s["rejected"] for s in staged)
-        check_rows(inputs, rows, rejected)
-        rejects = [s["rejects"] for s in staged if s["rejects"] is not None]
-        if rejects:
-            write_rejects(rejects, inputs, tmp)
-        fitted = _fit(cfg, _get([remote(_merge_partition).remote(p, cfg, tmp) for p in range(PARTITIONS)]))
-        shutil.rmtree(tmp / COUNTS, ignore_errors=True)
-        fhash = fitted.save(tmp / "features")
-        fitted_ref = ray.put(fitted)
-        written = _get([remote(_encode_file).remote(i, s["parts"], fitted_ref, tmp) for i, s in enumerate(staged)])
-        counts = {name: sum(w[name] for w in written) for name in SPLIT_NAMES}
-        shutil.rmtree(tmp / STAGE)
-        manifest = manifest_of(cfg, fmt, fitted, fhash, counts, rejected, [s["source"] for s in staged])
-        write_json_atomic(tmp / MANIFEST, manifest)
+        with ray_session(address):
+            manifest, counts, rows, rejected = _run(inputs, cfg, fmt, strict, workers, tmp)
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        if started:
-            ray.shutdown()
     return PrepareResult(out, counts, rejected, rows + rejected, time.perf_counter() - start, manifest)
+
+
+def _run(inputs: list[Path], cfg: DatasetConfig, fmt: str, strict: bool, workers: int,
+         tmp: Path) -> tuple[dict, dict[str, int], int, int]:
+    """The passes as Ray tasks, building the DATA_DIR in ``tmp``; manifest, split rows, rows, rejects."""
+    import ray
+
+    cpus = cpus_per_worker(workers)
+    remote = lambda f: ray.remote(num_cpus=cpus)(f)  # noqa: E731
+    splitter = splitter_for(inputs, cfg, fmt)
+    staged = _get([remote(_stage_file).remote(i, inputs, cfg, fmt, tmp, splitter) for i in range(len(inputs))])
+    if strict:
+        for s in staged:
+            if s["rejects"] is not None:
+                raw.raise_first_reject(s["rejects"], inputs)
+    rows, rejected = sum(s["rows"] for s in staged), sum(s["rejected"] for s in staged)
+    check_rows(inputs, rows, rejected)
+    rejects = [s["rejects"] for s in staged if s["rejects"] is not None]
+    if rejects:
+        write_rejects(rejects, inputs, tmp)
+    fitted = _fit(cfg, _get([remote(_merge_partition).remote(p, cfg, tmp) for p in range(PARTITIONS)]))
+    shutil.rmtree(tmp / COUNTS, ignore_errors=True)
+    fhash = fitted.save(tmp / "features")
+    fitted_ref = ray.put(fitted)
+    written = _get([remote(_encode_file).remote(i, s["parts"], fitted_ref, tmp) for i, s in enumerate(staged)])
+    counts = {name: sum(w[name] for w in written) for name in SPLIT_NAMES}
+    shutil.rmtree(tmp / STAGE)
+    manifest = manifest_of(cfg, fmt, fitted, fhash, counts, rejected, [s["source"] for s in staged])
+    write_json_atomic(tmp / MANIFEST, manifest)
+    return manifest, counts, rows, rejected

@@ -12,7 +12,6 @@ file keeps one.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -21,6 +20,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from recsys.distributed.cluster import cpus_per_worker, ray_session
 from recsys.scoring.predictor import Predictor, ScoreResult
 
 
@@ -64,26 +64,27 @@ def _concatenate(parts: list[Path], out: Path) -> int:
 
 def score_with_ray(bundle: Path, inputs: list[Path], fmt: str, out: Path, workers: int,
                    address: Optional[str] = None) -> ScoreResult:
-    import ray
-
     start = time.perf_counter()
     Predictor.load(bundle)  # a bad bundle fails here, in one line, before any actor starts
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent.resolve()))
     try:
-        cpus = max(1, int(ray.cluster_resources().get("CPU", os.cpu_count() or 1)) // workers)
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        ds = ray.data.from_items([{"file_no": i, "path": str(p.resolve())} for i, p in enumerate(inputs)])
-        done: list[dict[str, Any]] = ds.map_batches(
-            FileScorer, fn_constructor_args=(str(bundle.resolve()), fmt, str(parts), cpus), batch_size=1,
-            concurrency=min(workers, len(inputs)), num_cpus=cpus).take_all()
+        with ray_session(address):
+            done = _score_parts(bundle, inputs, fmt, parts, workers)
         rows = _concatenate([parts / f"part-{i:06d}.parquet" for i in range(len(inputs))], out)
-        rejected = int(sum(d["rejected"] for d in done))
     finally:
         shutil.rmtree(parts, ignore_errors=True)
-        if started:
-            ray.shutdown()
-    return ScoreResult(rows, rejected, time.perf_counter() - start)
+    return ScoreResult(rows, int(sum(d["rejected"] for d in done)), time.perf_counter() - start)
+
+
+def _score_parts(bundle: Path, inputs: list[Path], fmt: str, parts: Path, workers: int) -> list[dict[str, Any]]:
+    """Every input file scored by a FileScorer actor into ``parts``; one result row per file."""
+    import ray
+
+    cpus = cpus_per_worker(workers)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ds = ray.data.from_items([{"file_no": i, "path": str(p.resolve())} for i, p in enumerate(inputs)])
+    done: list[dict[str, Any]] = ds.map_batches(
+        FileScorer, fn_constructor_args=(str(bundle.resolve()), fmt, str(parts), cpus), batch_size=1,
+        concurrency=min(workers, len(inputs)), num_cpus=cpus).take_all()
+    return done

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
 
+from recsys.distributed.cluster import cpus_per_worker, ray_session
 from recsys.errors import ConfigError, TrainingError
 from recsys.files import write_file_atomic, write_json_atomic
 from recsys.training.callbacks import Callback
@@ -158,7 +158,6 @@ def train_with_ray(data_dir: Path, run_dir: Path, cfg: RunConfig, workers: int, 
     metrics, taken from the Ray ``Result``. RUN_DIR is built from the final checkpoint."""
     import dataclasses
 
-    import ray
     import torch
     from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
     from ray.train import RunConfig as RayRunConfig
@@ -170,12 +169,9 @@ def train_with_ray(data_dir: Path, run_dir: Path, cfg: RunConfig, workers: int, 
 
         write_json_atomic(run_dir / "config.json", {**cfg.to_json(), "data_dir": str(data_dir),
                                                     "features_hash": open_dataset(data_dir).manifest["features_hash"]})
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
+    with ray_session(address):
         gpu = torch.cuda.is_available()
-        cpus = max(1, int(ray.cluster_resources().get("CPU", os.cpu_count() or 1)) // workers)
+        cpus = cpus_per_worker(workers)
         if cfg.train.threads is None:  # intra-op threads = the worker's CPUs, never more
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=cpus))
         trainer = TorchTrainer(
@@ -188,9 +184,6 @@ def train_with_ray(data_dir: Path, run_dir: Path, cfg: RunConfig, workers: int, 
                                     checkpoint_config=CheckpointConfig(num_to_keep=2)),
         )
         result = trainer.fit()
-    finally:
-        if started:
-            ray.shutdown()
     if result.error is not None:
         raise TrainingError(f"Ray training failed: {str(result.error).splitlines()[0][:400]}")
     final = result.metrics or {}

@@ -220,12 +220,6 @@ def _tune(trials: list[Trial], study: Study, exp_dir: Path, data_dir: Path, conc
         raise KeyboardInterrupt(f"{len(missing)} trial(s) not run; run the same command again to resume")
 
 
-def _cores(address: Optional[str]) -> int:
-    import ray
-
-    return max(1, int(ray.cluster_resources().get("CPU", os.cpu_count() or 1)))
-
-
 def run_study(study_file: Path, exp_dir: Path, concurrent: int = 1, address: Optional[str] = None) -> StudyResult:
     """Run every unfinished trial of the study, then write the leaderboard and the report."""
     from recsys.experiments.leaderboard import write_leaderboard
@@ -252,15 +246,12 @@ def run_study(study_file: Path, exp_dir: Path, concurrent: int = 1, address: Opt
 
 def _run_pending(pending: list[Trial], study: Study, exp_dir: Path, data_dir: Path, concurrent: int,
                  address: Optional[str], status: dict[str, dict[str, Any]]) -> None:
-    import ray
+    from recsys.distributed.cluster import cpus_per_worker, ray_session
 
-    started = not ray.is_initialized()
-    if started:
-        os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")  # failed trials report only 'error'
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        threads = max(1, _cores(address) // concurrent)
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")  # failed trials report only 'error'
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    with ray_session(address):
+        threads = cpus_per_worker(concurrent)
         total = len(status) + len(pending)
         grid = [t for t in pending if not t.search]
         searched = [t for t in pending if t.search]
@@ -268,6 +259,3 @@ def _run_pending(pending: list[Trial], study: Study, exp_dir: Path, data_dir: Pa
             _tune(grid, study, exp_dir, data_dir, concurrent, threads, status, total, asha=False)
         if searched:
             _tune(searched, study, exp_dir, data_dir, concurrent, threads, status, total, asha=True)
-    finally:
-        if started:
-            ray.shutdown()
