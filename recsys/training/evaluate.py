@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -26,12 +26,19 @@ def load_run_model(run_dir: Path, schema: FeatureSchema) -> tuple[torch.nn.Modul
         if not (run_dir / name).is_file():
             raise DataDirError(f"{run_dir}: no {name}; not a finished run")
     config = json.loads((run_dir / "config.json").read_text())
-    cfg = RunConfig.from_json(config)
+    model = unsharded_model(RunConfig.from_json(config), schema, ckpt.load(run_dir / "model.pt"),
+                            config.get("pruned_tables"))
+    return model, config
+
+
+def unsharded_model(cfg: RunConfig, schema: FeatureSchema, weights: dict[str, torch.Tensor],
+                    pruned: Optional[dict] = None) -> torch.nn.Module:
+    """``cfg``'s model on CPU, tables pruned to ``pruned`` sizes (OptFS), holding full ``weights``; eval mode."""
     model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema, torch.device("cpu"))
-    if config.get("pruned_tables"):
-        prune_model(model, sizes=config["pruned_tables"], device=torch.device("cpu"))
-    model.load_state_dict(ckpt.load(run_dir / "model.pt"))
-    return model.eval(), config
+    if pruned:
+        prune_model(model, sizes=pruned, device=torch.device("cpu"))
+    model.load_state_dict(weights)
+    return model.eval()
 
 
 @torch.no_grad()

@@ -165,8 +165,7 @@ def _write_test_predictions(run_dir: Path, test: EvalResult, cfg: RunConfig, sch
     if test.scores is None or test.labels is None:
         loader = BatchLoader(info.split_files("test"), list(schema.dense), list(schema.categorical),
                              cfg.train.eval_batch_size)
-        scores = predict_unsharded(cfg, schema, weights, loader, pruned)
-        labels = np.concatenate([b.labels.numpy() for b in loader])
+        labels, scores = predict_unsharded(cfg, schema, weights, loader, pruned)
     else:
         scores, labels = test.scores, test.labels
     write_predictions(run_dir, labels, scores)

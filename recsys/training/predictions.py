@@ -19,7 +19,6 @@ from recsys.data.loader import BatchLoader
 from recsys.embeddings.schema import FeatureSchema
 from recsys.errors import DataDirError
 from recsys.files import write_file_atomic
-from recsys.models.registry import build_model
 from recsys.training.runconfig import RunConfig
 
 
@@ -56,18 +55,14 @@ def read_predictions(run_dir: Path, split: str = "test") -> Predictions:
     return Predictions(t.column("row").to_numpy(), t.column("label").to_numpy(), t.column("score").to_numpy())
 
 
-@torch.no_grad()
 def predict_unsharded(cfg: RunConfig, schema: FeatureSchema, weights: dict[str, torch.Tensor],
-                      loader: BatchLoader, pruned: dict | None = None) -> np.ndarray:
-    """``(N,)`` fp32 click probabilities of one whole split in one process, from full weights
-    (a sharded run's rank 0 uses this: each rank's own test rows are not in split order)."""
-    from recsys.embeddings.prune import prune_model
+                      loader: BatchLoader, pruned: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(N,)`` labels and fp32 click probabilities of one whole split in one process, from full
+    weights (a sharded run's rank 0 uses this: each rank's own test rows are not in split order)."""
+    from recsys.training.evaluate import unsharded_model
     from recsys.training.loop import score_loader
 
-    model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema, torch.device("cpu"))
-    if pruned:
-        prune_model(model, sizes=pruned, device=torch.device("cpu"))
-    model.load_state_dict(weights)
-    result = score_loader(model, loader, torch.device("cpu"), keep_scores=True, across_ranks=False)
-    assert result.scores is not None
-    return result.scores
+    result = score_loader(unsharded_model(cfg, schema, weights, pruned), loader, torch.device("cpu"),
+                          keep_scores=True, across_ranks=False)
+    assert result.scores is not None and result.labels is not None
+    return result.labels, result.scores
