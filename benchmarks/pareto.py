@@ -27,14 +27,14 @@ def run_grid(out: Path, rows: int, budgets: list[str], models: list[str], chunks
     results = []
     for model in models:
         r = train_ours(vocab_data, out / f"p_{model}_vocab", model)
-        results.append({**r, "strategy": "vocab", "budget": "collision-free"})
+        results.append({**r, "embedding": "vocab", "embedding_budget": "collision-free"})
         for budget in budgets:
             for strategy in ("hashed", "unified"):
                 extra = ["--embedding", strategy, "--embedding-budget", budget]
                 if strategy == "unified":
                     extra += ["--set", f"chunks={chunks}"]
                 r = train_ours(hashed_data, out / f"p_{model}_{strategy}_{budget}", model, *extra)
-                results.append({**r, "strategy": strategy, "budget": budget})
+                results.append({**r, "embedding": strategy, "embedding_budget": budget})
                 print(results[-1], flush=True)
     return results
 
@@ -54,9 +54,9 @@ def plot(results: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len({r["model"] for r in results}), figsize=(11, 4.2), squeeze=False)
     for ax, model in zip(axes[0], sorted({r["model"] for r in results})):
         for strategy, style in (("hashed", "o--"), ("unified", "s-")):
-            pts = sorted((r["embedding_mb"], r["test_auc"]) for r in results if r["model"] == model and r["strategy"] == strategy)
+            pts = sorted((r["embedding_mb"], r["test_auc"]) for r in results if r["model"] == model and r["embedding"] == strategy)
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=strategy)
-        ref = [r for r in results if r["model"] == model and r["strategy"] == "vocab"]
+        ref = [r for r in results if r["model"] == model and r["embedding"] == "vocab"]
         if ref:
             ax.axhline(ref[0]["test_auc"], color="gray", ls=":", label=f"vocab ({ref[0]['embedding_mb']:.0f} MB)")
         ax.set_xscale("log")
@@ -79,9 +79,9 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     results = run_grid(a.out, int(a.rows), a.budgets, a.models.split(","), a.chunks)
     for r in results:
-        suffix = "vocab" if r["strategy"] == "vocab" else f"{r['strategy']}_{r['budget']}"
+        suffix = "vocab" if r["embedding"] == "vocab" else f"{r['embedding']}_{r['embedding_budget']}"
         r["embedding_mb"] = embedding_mb(a.out / f"p_{r['model']}_{suffix}")
-    cols = ["model", "strategy", "budget", "embedding_mb", "test_auc", "test_logloss", "train_samples_per_s"]
+    cols = ["model", "embedding", "embedding_budget", "embedding_mb", "test_auc", "test_logloss", "train_samples_per_s"]
     with open(a.out / "pareto.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
@@ -90,7 +90,7 @@ def main() -> None:
     print_table(results, cols)
     for model in a.models.split(","):
         for budget in a.budgets:
-            pick = {r["strategy"]: r for r in results if r["model"] == model and r["budget"] == budget}
+            pick = {r["embedding"]: r for r in results if r["model"] == model and r["embedding_budget"] == budget}
             gap = pick["unified"]["test_auc"] - pick["hashed"]["test_auc"]
             speed = pick["unified"]["train_samples_per_s"] / pick["hashed"]["train_samples_per_s"]
             print(f"{model} {budget}: unified - hashed AUC {gap:+.4f}; unified/hashed speed {speed:.2f}")

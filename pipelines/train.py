@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from recsys.config import parse_set_args
 from recsys.errors import ConfigError
 from recsys.files import check_output_dir, output_verb
-from recsys.training.runconfig import config_keys, read_feature_list, resolve, with_candidates
+from recsys.training.runconfig import read_feature_list, resolve, with_candidates
 
 
 def parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def overrides(a: argparse.Namespace) -> dict[str, Any]:
     flags = {"epochs": a.epochs, "batch_size": a.batch_size, "seed": a.seed, "embedding": a.embedding,
              "embedding_budget": a.embedding_budget, "optfs": True if a.optfs else None}
     out.update({k: v for k, v in flags.items() if v is not None})
-    return config_keys(out)
+    return out
 
 
 def main(argv: Sequence[str]) -> dict[str, Any]:

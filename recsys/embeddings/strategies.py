@@ -31,13 +31,13 @@ Strategy = Literal["vocab", "hashed", "unified"]
 class EmbeddingConfig:
     """Embedding choices shared by every model.
 
-    ``budget``: total size for ``hashed``/``unified`` (``2.5MB``, ``1e6rows``); defaults to
+    ``embedding_budget``: total size for ``hashed``/``unified`` (``2.5MB``, ``1e6rows``); defaults to
     the collision-free size. ``chunks``: chunks per field for ``unified`` (``D % chunks == 0``).
     """
 
-    strategy: Strategy = "vocab"
+    embedding: Strategy = "vocab"
     embedding_dim: int = 16
-    budget: Optional[str] = None
+    embedding_budget: Optional[str] = None
     chunks: int = 1
     num_tables: int = 1
 
@@ -129,7 +129,7 @@ def hashed_plan(cards: dict[str, int], dim: int, budget: Optional[str], direct_o
 
 def unified_plan(cards: dict[str, int], cfg: EmbeddingConfig, prefix: str = "") -> TablePlan:
     chunk_dim = cfg.embedding_dim // cfg.chunks
-    total = budget_rows(cfg.budget, chunk_dim) if cfg.budget else sum(cards.values()) * cfg.chunks
+    total = budget_rows(cfg.embedding_budget, chunk_dim) if cfg.embedding_budget else sum(cards.values()) * cfg.chunks
     per_table = max(total // cfg.num_tables, 1)
     names = [f"{prefix}unified_{t}" for t in range(cfg.num_tables)]
     keys, members = [], {n: [] for n in names}  # type: ignore[var-annotated]
@@ -143,18 +143,18 @@ def unified_plan(cards: dict[str, int], cfg: EmbeddingConfig, prefix: str = "") 
 
 def plan_tables(cards: dict[str, int], cfg: EmbeddingConfig, encoding: str, dim: Optional[int] = None,
                 prefix: str = "") -> TablePlan:
-    """The table plan of ``cfg.strategy`` for fields with cardinalities ``cards``.
+    """The table plan of ``cfg.embedding`` for fields with cardinalities ``cards``.
 
     ``dim`` overrides the width (first-order weight tables use a small width).
     """
     width = dim or cfg.embedding_dim
-    if cfg.strategy == "vocab":
+    if cfg.embedding == "vocab":
         if encoding != "vocab":
             raise ConfigError("--embedding vocab needs a vocabulary-encoded DATA_DIR; use hashed or unified "
                               "for hash-encoded data")
         return vocab_plan(cards, width, prefix)
-    if cfg.strategy == "hashed":
-        return hashed_plan(cards, width, cfg.budget, encoding == "vocab", prefix)
+    if cfg.embedding == "hashed":
+        return hashed_plan(cards, width, cfg.embedding_budget, encoding == "vocab", prefix)
     if dim is not None and dim != cfg.embedding_dim:
         sub = EmbeddingConfig("unified", dim, _scaled_budget(cfg, dim), 1, cfg.num_tables)
         return unified_plan(cards, sub, prefix)
@@ -163,6 +163,6 @@ def plan_tables(cards: dict[str, int], cfg: EmbeddingConfig, encoding: str, dim:
 
 def _scaled_budget(cfg: EmbeddingConfig, dim: int) -> Optional[str]:
     """Keep the row count of the main tables for auxiliary (narrow) unified tables."""
-    if not cfg.budget:
+    if not cfg.embedding_budget:
         return None
-    return f"{budget_rows(cfg.budget, cfg.embedding_dim // cfg.chunks)}rows"
+    return f"{budget_rows(cfg.embedding_budget, cfg.embedding_dim // cfg.chunks)}rows"

@@ -130,7 +130,7 @@ def _unfinished_rows(study: Study, status: dict[str, dict[str, Any]], finished: 
             continue
         s = status.get(t.id, {"status": "not run"})
         note = s.get("error") or (f"stopped by ASHA after epoch {s.get('epoch')}" if s["status"] == "stopped" else "")
-        out[t.config] = {"config": t.config, "model": t.cfg.model, "embedding": t.cfg.embedding.strategy,
+        out[t.config] = {"config": t.config, "model": t.cfg.model, "embedding": t.cfg.embedding.embedding,
                          "seeds": 0, "val_auc": s.get("val_auc"), "val_logloss": s.get("val_logloss"),
                          "status": s["status"], "note": note}
     return sorted(out.values(), key=lambda r: -(r["val_auc"] if r["val_auc"] is not None else -math.inf))

@@ -48,7 +48,7 @@ import numpy as np
 from recsys.config import load_yaml
 from recsys.errors import ConfigError
 from recsys.features.spec import SplitMethod
-from recsys.training.runconfig import RunConfig, config_keys, resolve, with_candidates
+from recsys.training.runconfig import RunConfig, resolve, with_candidates
 
 TOP_KEYS = {"name", "dataset", "defaults", "runs", "grid", "seeds", "search"}
 DATASET_KEYS = {"data_dir", "raw", "synth", "format", "split", "config", "seed", "min_count"}
@@ -182,7 +182,7 @@ def _resolve_trial(where: str, own: dict[str, Any], defaults: dict[str, Any], se
     candidates = keys.pop("candidates", None)
     model = str(keys.pop("model"))
     try:
-        cfg = resolve(model, overrides={**config_keys(keys), "seed": seed})
+        cfg = resolve(model, overrides={**keys, "seed": seed})
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     if candidates is not None:

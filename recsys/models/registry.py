@@ -67,12 +67,12 @@ def fitted_budget(model_cls: Callable[..., Any], model_cfg: Any, emb: EmbeddingC
     """``emb`` with its budget (bytes given to each table plan) scaled so that all the model's
     field tables together fill the user's budget without exceeding it; unchanged for vocab
     tables or without a budget."""
-    if emb.strategy == "vocab" or not emb.budget:
+    if emb.embedding == "vocab" or not emb.embedding_budget:
         return emb
-    target = budget_rows(emb.budget, emb.embedding_dim) * emb.embedding_dim * 4
+    target = budget_rows(emb.embedding_budget, emb.embedding_dim) * emb.embedding_dim * 4
     given, best = float(target), None
     for _ in range(8):
-        trial = dataclasses.replace(emb, budget=f"{int(given)}b")
+        trial = dataclasses.replace(emb, embedding_budget=f"{int(given)}b")
         used = field_table_bytes(model_cls(model_cfg, schema, trial, torch.device("meta")))
         if used <= target:
             best = trial
@@ -80,5 +80,5 @@ def fitted_budget(model_cls: Callable[..., Any], model_cfg: Any, emb: EmbeddingC
                 break
         given *= target / max(used, 1) * (0.999 if used > target else 1.0)
     if best is None:
-        raise ConfigError(f"embedding budget {emb.budget} is too small for the tables of this model")
+        raise ConfigError(f"embedding budget {emb.embedding_budget} is too small for the tables of this model")
     return best

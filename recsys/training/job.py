@@ -129,7 +129,8 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
         _write_test_predictions(run_dir, test, cfg, schema, weights, info, pruned)
     metrics = {
         "model": cfg.model, "val": _metric_block(val), "test": _metric_block(test), "params": n_params,
-        "embedding_bytes": emb_bytes, "embedding": cfg.embedding.strategy,
+        "embedding_bytes": emb_bytes, "embedding": cfg.embedding.embedding,
+        "embedding_budget": cfg.embedding.embedding_budget,
         "train_samples_per_s": fit.train_samples_per_s, "scoring_rows_per_s": test.rows_per_s * env.world_size,
         "epochs": fit.epochs_run, "best_epoch": fit.best_epoch + 1, "world_size": env.world_size,
         "precision": trainer.precision, **extra,
@@ -139,7 +140,7 @@ def run_training(data_dir: Path, run_dir: Path, cfg: RunConfig, resume: bool = F
         write_optinter_report(run_dir / "optinter", staged.interactions, schema.categorical)
     if staged.search is not None:
         _write_optfs_report(run_dir / "optfs", model, staged.search, data["train"], env.is_main,
-                            cfg.embedding.strategy)
+                            cfg.embedding.embedding)
     if env.is_main:
         ckpt.save(run_dir / "model.pt", weights)
         write_json_atomic(run_dir / "metrics.json", metrics)

@@ -41,20 +41,18 @@ class RunConfig:
         model_cls, _ = lookup(data["model"])
         features = data.get("features")
         return cls(data["model"], from_dict(model_cls, data["model_cfg"], "model_cfg"),
-                   from_dict(EmbeddingConfig, data["embedding"], "embedding"),
+                   from_dict(EmbeddingConfig, _renamed(data["embedding"]), "embedding"),
                    from_dict(TrainConfig, data["train"], "train"),
                    tuple(features) if features is not None else None,
                    from_dict(OptFSConfig, data.get("optfs") or {}, "optfs"))
 
 
-USER_NAMES = {"embedding": "strategy", "embedding_budget": "budget"}
-"""The names users write (``--embedding``, ``--embedding-budget``, a study's ``embedding:``)
--> the :class:`EmbeddingConfig` fields they set."""
+LEGACY_EMBEDDING_KEYS = {"strategy": "embedding", "budget": "embedding_budget"}
+"""Names of :class:`EmbeddingConfig` fields in runs and bundles written before 2026-12-02."""
 
 
-def config_keys(user: Mapping[str, Any]) -> dict[str, Any]:
-    """A mapping in users' names (:data:`USER_NAMES`) -> config keys for :func:`resolve`."""
-    return {USER_NAMES.get(k, k): v for k, v in user.items()}
+def _renamed(embedding: Mapping[str, Any]) -> dict[str, Any]:
+    return {LEGACY_EMBEDDING_KEYS.get(k, k): v for k, v in embedding.items()}
 
 
 def with_candidates(cfg: RunConfig, report: Path) -> RunConfig:

@@ -37,7 +37,7 @@ def _worker(rank: int, world: int, port: int, data: str, run: str, model: str, e
     from recsys.training.runconfig import resolve
 
     cfg = resolve(model, overrides={"batch_size": 1024, "dnn_hidden_units": [32], "epochs": 2, "threads": 1,
-                                    "strategy": "unified", "budget": "20000rows", "chunks": 2, **extra})
+                                    "embedding": "unified", "embedding_budget": "20000rows", "chunks": 2, **extra})
     run_training(Path(data), Path(run), cfg, progress=False)
 
 

@@ -48,8 +48,8 @@ def test_scoring_encodes_raw_rows_exactly_as_prepare(synth_criteo: tuple[Path, d
 
 def test_unified_bundle_scores_like_training(hashed_data: Path, tmp_path: Path) -> None:
     """Salted unified buckets are computed inside the model, so the bundle hashes identically."""
-    cfg = resolve("dcnv2", overrides={"batch_size": 1024, "dnn_hidden_units": [32], "strategy": "unified",
-                                      "budget": "0.25MB", "chunks": 2})
+    cfg = resolve("dcnv2", overrides={"batch_size": 1024, "dnn_hidden_units": [32], "embedding": "unified",
+                                      "embedding_budget": "0.25MB", "chunks": 2})
     metrics = run_training(hashed_data, tmp_path / "run", cfg, progress=False)
     export_bundle(tmp_path / "run", tmp_path / "bundle")
     predictor = Predictor.load(tmp_path / "bundle")

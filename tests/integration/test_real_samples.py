@@ -119,7 +119,7 @@ def test_real_samples_optfs_end_to_end(tmp_path: Path, fmt: str, rel: str, strat
     prepare_dataset([shared_file(rel)], load_dataset_config(fmt), data, fmt)
     rows = open_dataset(data).manifest["splits"]["train"]
     cfg = resolve("deepfm", overrides={"batch_size": 512, "dnn_hidden_units": [64, 64], "epochs": 2,
-                                       "strategy": strategy, "budget": None if strategy == "vocab" else "0.25MB",
+                                       "embedding": strategy, "embedding_budget": None if strategy == "vocab" else "0.25MB",
                                        "optfs": True, "optfs_search_epochs": 3, "optfs_rewind_epoch": 0,
                                        "optfs_lambda": 0.18 / rows, "optfs_learning_rate": 0.25 / (2 * rows / 512) ** 0.5})
     m = run_training(data, tmp_path / "run", cfg, progress=False)

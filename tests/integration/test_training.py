@@ -127,7 +127,7 @@ def test_best_epoch_weights_are_restored(criteo_data: Path, tmp_path: Path) -> N
 @pytest.mark.parametrize("model", ["lr", "fm", "dnn", "deepfm", "dcnv2", "ipnn", "autoint", "autoint+", "fgcnn"])
 def test_every_model_trains_sharded_with_every_strategy(hashed_data: Path, tmp_path: Path, model: str,
                                                         strategy: str) -> None:
-    m = _train(hashed_data, tmp_path / "r", model, strategy=strategy, budget="0.5MB", chunks=2 if strategy == "unified" else 1,
+    m = _train(hashed_data, tmp_path / "r", model, embedding=strategy, embedding_budget="0.5MB", chunks=2 if strategy == "unified" else 1,
                **SHAPES.get(model, {}))
     assert m["embedding"] == strategy and m["embedding_bytes"] <= 0.5e6 * 2  # main + first-order tables
     assert m["test"]["auc"] > 0.6, (model, strategy, m["test"]["auc"])

@@ -41,11 +41,11 @@ def prepared(raw_file: Path, out: Path, fmt: str) -> Path:
 
 def bundle_for(data: Path, base: Path, model: str, strategy: str) -> Path:
     """Train ``model`` small for one epoch under ``strategy`` and export it."""
-    overrides: dict[str, Any] = {**SMALL, "strategy": strategy}
+    overrides: dict[str, Any] = {**SMALL, "embedding": strategy}
     if model not in ("lr", "fm"):
         overrides["dnn_hidden_units"] = [16]
     if strategy != "vocab":
-        overrides["budget"] = "64KB"
+        overrides["embedding_budget"] = "64KB"
     if model == "optinter":
         overrides.update(optinter_cross_budget="2000rows", optinter_search_epochs=1)
     run_training(data, base / "run", resolve(model, overrides=overrides), progress=False)

@@ -28,7 +28,7 @@ def test_runs_and_grid_times_seeds(tmp_path: Path) -> None:
     ids = [t.id for t in study.trials]
     assert "lr/seed-1" in ids and "dcnv2-embedding=hashed/seed-2" in ids
     t = study.trial("dcnv2-embedding=hashed/seed-2")
-    assert t.cfg.embedding.strategy == "hashed" and t.cfg.train.seed == 2 and t.cfg.train.epochs == 2
+    assert t.cfg.embedding.embedding == "hashed" and t.cfg.train.seed == 2 and t.cfg.train.epochs == 2
 
 
 def test_the_search_is_drawn_reproducibly_and_kept(tmp_path: Path) -> None:

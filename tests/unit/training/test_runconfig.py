@@ -38,3 +38,17 @@ def test_user_file_for_another_model_is_refused(tmp_path: Path) -> None:
     f.write_text("model: fm\nembedding_dim: 8\n")
     with pytest.raises(ConfigError, match="does not match"):
         resolve("deepfm", f)
+
+
+def test_embedding_keys_are_spelled_as_on_the_command_line() -> None:
+    """``--embedding`` / ``--embedding-budget`` and the config keys are one name each; runs written
+    with the old ``strategy`` / ``budget`` keys still load."""
+    cfg = resolve("deepfm", overrides=parse_set_args(["embedding=hashed", "embedding_budget=1MB"]))
+    assert (cfg.embedding.embedding, cfg.embedding.embedding_budget) == ("hashed", "1MB")
+    saved = cfg.to_json()
+    assert {"embedding", "embedding_budget"} <= set(saved["embedding"])
+    old = {**saved, "embedding": {("strategy" if k == "embedding" else "budget" if k == "embedding_budget" else k): v
+                                  for k, v in saved["embedding"].items()}}
+    assert RunConfig.from_json(old) == cfg
+    with pytest.raises(ConfigError, match="unknown config key 'strategy'"):
+        resolve("deepfm", overrides={"strategy": "hashed"})
