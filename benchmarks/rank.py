@@ -104,9 +104,12 @@ def run_outrank(data: Path, work: Path, binary: str) -> dict[str, Any]:
     r = run_measured([binary, "--task", "ranking", "--data_path", str(src), "--data_source", "csv-raw",
                       "--heuristic", "MI-numba-randomized", "--label_column", "label", "--subsampling", "1",
                       "--num_threads", "2", "--output_folder", str(out)])
-    singles = pl.read_csv(out / "feature_singles.tsv", separator="\t")
-    names = [n.split("-")[0] for n in singles["Feature"].to_list() if n.split("-")[0] != "label"]
-    return {"wall_s": r["seconds"], "peak_rss_mib": r["peak_rss_mb"], "order": names}
+    # The ranking task writes feature-label scores as pairs "NAME-(card; coverage)" x "label-(...)".
+    pairs = pl.read_csv(out / "pairwise_ranks.tsv", separator="\t")
+    with_label = pairs.filter(pl.col("FeatureA").str.starts_with("label-(")
+                              & ~pl.col("FeatureB").str.starts_with("label-("))
+    ranked = with_label.sort("Score", descending=True)["FeatureB"].to_list()
+    return {"wall_s": r["seconds"], "peak_rss_mib": r["peak_rss_mb"], "order": [n.split("-(")[0] for n in ranked]}
 
 
 def spearman(a: list[str], b: list[str]) -> float:

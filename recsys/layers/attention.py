@@ -26,6 +26,11 @@ class InteractingLayer(nn.Module):
         self.norm = nn.LayerNorm(out_dim) if layer_norm else None
         self.heads, self.head_dim, self.use_scale = num_heads, attention_dim, use_scale
 
+    def init_weights_(self) -> None:
+        """Xavier-normal per projection (Q, K, V are three layers fused into ``qkv``)."""
+        for part in self.qkv.weight.data.chunk(3, dim=0):
+            nn.init.xavier_normal_(part)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, f, _ = x.shape
         q, k, v = self.qkv(x).view(b, f, 3, self.heads, self.head_dim).unbind(2)

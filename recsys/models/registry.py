@@ -13,6 +13,7 @@ from recsys.embeddings.module import FieldEmbedding
 from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import ConfigError, ModelError
+from recsys.layers.init import init_dense_
 from recsys.models.autoint import AutoInt, AutoIntConfig, AutoIntPlus
 from recsys.models.dcnv2 import DCNv2, DCNv2Config
 from recsys.models.deepfm import DeepFM, DeepFMConfig
@@ -51,9 +52,11 @@ def build_model(name: str, model_cfg: Any, emb: EmbeddingConfig, schema: Feature
     ``--embedding-budget`` (hashed, unified) is a total over every field-embedding table the
     model has: main, first-order (``lr_``), FGCNN's generator (``gen_``), OptInter's
     factorization tables (``fac_``); OptInter's cross table has its own budget. The budget
-    given to each table plan is scaled down until the tables together fit."""
+    given to each table plan is scaled down until the tables together fit. Dense layers start
+    from :func:`~recsys.layers.init.init_dense_` (Xavier-normal, zero biases)."""
     _, model_cls = lookup(name)
-    return model_cls(model_cfg, schema, fitted_budget(model_cls, model_cfg, emb, schema), device or torch.device("meta"))
+    model = model_cls(model_cfg, schema, fitted_budget(model_cls, model_cfg, emb, schema), device or torch.device("meta"))
+    return init_dense_(model)
 
 
 def field_table_bytes(model: nn.Module) -> int:

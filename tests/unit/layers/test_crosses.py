@@ -30,9 +30,10 @@ def test_cross_rows_depend_on_the_pair_and_its_order() -> None:
 
 @pytest.mark.parametrize("pairs", [[(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)],  # all pairs: slices only
                                    [(0, 1), (1, 2), (0, 2)],  # grouping reorders
-                                   [(2, 0), (0, 3), (2, 3), (1, 3)]])  # gaps, reversed pairs
+                                   [(2, 0), (0, 3), (2, 3), (1, 3)],  # gaps, reversed pairs
+                                   [(0, 2), (0, 4), (1, 2), (1, 4), (3, 0)]])  # a field right of two gapped groups
 def test_factorize_is_the_hadamard_product_of_each_pair(pairs: list[tuple[int, int]]) -> None:
-    emb = torch.randn(5, 4, 8, requires_grad=True)
+    emb = torch.randn(5, 5, 8, requires_grad=True)
     out = Factorize(pairs)(emb)
     want = torch.stack([emb[:, i] * emb[:, j] for i, j in pairs], dim=1)
     assert out.shape == (5, len(pairs), 8) and torch.equal(out, want)

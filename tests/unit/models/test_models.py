@@ -9,6 +9,7 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
+from recsys.layers import InteractingLayer
 from recsys.models.registry import MODELS, build_model
 from recsys.training.runconfig import resolve
 
@@ -115,3 +116,25 @@ def test_embedding_budget_is_a_total_over_every_field_table(name: str, strategy:
     used = sum(p.numel() * p.element_size() for p in embedding_parameters(model)) - cross
     assert used == field_table_bytes(model)
     assert 0.9 * 40_000 <= used <= 40_000
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dense_layers_start_xavier_normal_with_zero_biases(name: str) -> None:
+    """FuxiCTR's initialisation for every Linear (AutoInt's fused Q/K/V per projection): PyTorch's
+    default left our DNN towers without BatchNorm far behind (docs/benchmarks.md)."""
+    torch.manual_seed(0)
+    cfg = resolve(name, overrides={"dnn_hidden_units": [256, 256]} if name not in ("lr", "fm") else {})
+    model = build_model(name, cfg.model_cfg, cfg.embedding, _schema(6), torch.device("cpu"))
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    fused = {id(m.qkv) for m in model.modules() if isinstance(m, InteractingLayer)}
+    assert linears or name in ("lr", "fm")
+    for layer in linears:
+        if layer.bias is not None:
+            assert torch.count_nonzero(layer.bias) == 0
+        w = layer.weight.detach()
+        parts = w.chunk(3) if id(layer) in fused else (w,)
+        for part in parts:
+            fan_out, fan_in = part.shape
+            expected = (2.0 / (fan_in + fan_out)) ** 0.5
+            if part.numel() >= 256:  # the sample std of small matrices is too noisy to compare
+                assert abs(part.std().item() / expected - 1) < 0.2, (name, tuple(part.shape))

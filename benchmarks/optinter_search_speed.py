@@ -1,0 +1,111 @@
+"""OptInter search speed, all candidate pairs vs the OutRank-seeded top K, measured in one
+process on the same cached batches, interleaved, so that this machine's drift (10-40% between
+runs) cancels out of the ratio.
+
+    .venv/bin/python benchmarks/optinter_search_speed.py DATA_DIR RANK_REPORT [--top-k 50]
+        [--batches 8] [--rounds 5] [--deepfm]
+
+Both search models are built and sharded exactly as ``recsys train --model optinter`` builds
+them (search mode, shipped defaults; the seeded one with ``--candidates RANK_REPORT``), and
+both step the same ``--batches`` training batches held in memory: forward, loss, backward (with
+fbgemm's fused row updates) and the dense / architecture optimizer step. Rounds alternate
+A, B, A, B, ...; each round times every cached batch once per model. Prints the median ms per
+step of each model, samples/s and the ratio. Data loading is left out on purpose: it is the
+same for both models (a background thread in the trainer), and the end-to-end figures of
+``benchmarks/optinter.py`` include it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recsys.data.dataset_dir import open_dataset  # noqa: E402
+from recsys.embeddings.schema import FeatureSchema  # noqa: E402
+from recsys.models.registry import build_model  # noqa: E402
+from recsys.precision import autocast  # noqa: E402
+from recsys.tasks.ctr import CTRTask  # noqa: E402
+from recsys.training.env import init_distributed, set_threads  # noqa: E402
+from recsys.training.job import loaders  # noqa: E402
+from recsys.training.optinter import ARCH  # noqa: E402
+from recsys.training.parallel import build_optimizer, shard  # noqa: E402
+from recsys.training.runconfig import resolve, with_candidates  # noqa: E402
+
+
+class Stepper:
+    """One sharded model and its optimizer, stepping cached batches."""
+
+    def __init__(self, name: str, cfg: Any, schema: FeatureSchema, env: Any, own_adam: dict[str, float]) -> None:
+        self.name, self.cfg = name, cfg
+        model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema)
+        self.model = shard(model, cfg.train, env)
+        self.optimizer = build_optimizer(self.model, cfg.train, own_adam)
+        self.model.train()
+        self.task, self.times = CTRTask(), []  # type: list[float]
+
+    def step(self, batch: Any) -> None:
+        t0 = time.perf_counter()
+        with autocast(self.cfg.train.mixed_precision, torch.device("cpu")):
+            out = self.model(batch.dense, batch.sparse)
+        loss = self.task.loss(out, batch.labels)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.times.append(time.perf_counter() - t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("data", type=Path)
+    p.add_argument("report", type=Path, help="a recsys rank report's relations.tsv (or pairwise_ranks.tsv)")
+    p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--batches", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--deepfm", action="store_true", help="also step DeepFM (the per-row reference)")
+    p.add_argument("--profile", action="store_true", help="then print torch.profiler's top operators of the seeded search")
+    a = p.parse_args()
+    env = init_distributed()
+    set_threads(2)
+    info = open_dataset(a.data)
+    base = resolve("optinter", overrides={"threads": 2})
+    schema = FeatureSchema.from_manifest(info.manifest)
+    seeded = with_candidates(resolve("optinter", overrides={"threads": 2, "optinter_candidates_top_k": a.top_k}),
+                             a.report)
+    own = {ARCH: base.model_cfg.optinter_arch_learning_rate}
+    steppers = [Stepper("all pairs", base, schema, env, own), Stepper(f"top {a.top_k}", seeded, schema, env, own)]
+    if a.deepfm:
+        steppers.append(Stepper("deepfm", resolve("deepfm", overrides={"threads": 2}), schema, env, {}))
+    it = iter(loaders(info, schema, base, env.rank, env.world_size)["train"])
+    batches = [next(it) for _ in range(a.batches)]
+    for s in steppers:  # warm-up: allocator, first-touch of tables
+        for b in batches[:2]:
+            s.step(b)
+        s.times.clear()
+    for _ in range(a.rounds):
+        for s in steppers:
+            for b in batches:
+                s.step(b)
+    rows = batches[0].batch_size
+    med = {s.name: statistics.median(s.times) for s in steppers}
+    for s in steppers:
+        print(f"{s.name:12s} median {1000 * med[s.name]:7.1f} ms/step  {rows / med[s.name]:9,.0f} samples/s  "
+              f"(steps {len(s.times)}, min {1000 * min(s.times):.1f}, max {1000 * max(s.times):.1f})")
+    print(f"seeded search (top {a.top_k}) / all-pairs search: {med['all pairs'] / med[f'top {a.top_k}']:.2f}x "
+          f"samples/s on the same batches")
+    if a.profile:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for b in batches:
+                steppers[1].step(b)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+
+
+if __name__ == "__main__":
+    main()
