@@ -8,7 +8,8 @@ runs) cancels out of the ratio.
 Both search models are built and sharded exactly as ``recsys train --model optinter`` builds
 them (search mode, shipped defaults; the seeded one with ``--candidates RANK_REPORT``), and
 both step the same ``--batches`` training batches held in memory: forward, loss, backward (with
-fbgemm's fused row updates) and the dense / architecture optimizer step. Rounds alternate
+fbgemm's fused row updates), dense clipping and the dense / architecture optimizer step:
+``Trainer.train_step``, the step ``recsys train`` runs. Rounds alternate
 A, B, A, B, ...; each round times every cached batch once per model. Prints the median ms per
 step of each model, samples/s and the ratio. Data loading is left out on purpose: it is the
 same for both models (a background thread in the trainer), and the end-to-end figures of
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,34 +33,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recsys.data.dataset_dir import open_dataset  # noqa: E402
 from recsys.embeddings.schema import FeatureSchema  # noqa: E402
 from recsys.models.registry import build_model  # noqa: E402
-from recsys.precision import autocast  # noqa: E402
-from recsys.tasks.ctr import CTRTask  # noqa: E402
 from recsys.training.env import init_distributed, set_threads  # noqa: E402
 from recsys.training.job import loaders  # noqa: E402
+from recsys.training.loop import Trainer  # noqa: E402
 from recsys.training.optinter import ARCH  # noqa: E402
 from recsys.training.parallel import build_optimizer, shard  # noqa: E402
 from recsys.training.runconfig import resolve, with_candidates  # noqa: E402
 
 
 class Stepper:
-    """One sharded model and its optimizer, stepping cached batches."""
+    """One model sharded and stepped exactly as ``recsys train`` does (:meth:`Trainer.train_step`:
+    forward, loss, backward with fbgemm's fused row updates, dense clipping and step), timed per step."""
 
     def __init__(self, name: str, cfg: Any, schema: FeatureSchema, env: Any, own_adam: dict[str, float]) -> None:
-        self.name, self.cfg = name, cfg
-        model = build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema)
-        self.model = shard(model, cfg.train, env)
-        self.optimizer = build_optimizer(self.model, cfg.train, own_adam)
-        self.model.train()
-        self.task, self.times = CTRTask(), []  # type: list[float]
+        self.name = name
+        model = shard(build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema), cfg.train, env)
+        self.trainer = Trainer(model, build_optimizer(model, cfg.train, own_adam), cfg.train, env,
+                               Path(tempfile.mkdtemp(prefix="optinter-speed-")), progress=False, checkpoints=False)
+        model.train()
+        self.times: list[float] = []
 
     def step(self, batch: Any) -> None:
         t0 = time.perf_counter()
-        with autocast(self.cfg.train.mixed_precision, torch.device("cpu")):
-            out = self.model(batch.dense, batch.sparse)
-        loss = self.task.loss(out, batch.labels)
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
+        self.trainer.train_step(batch)
         self.times.append(time.perf_counter() - t0)
 
 

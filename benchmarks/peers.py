@@ -143,7 +143,7 @@ def main() -> None:
 
 def _ratios(rows: list[dict[str, Any]]) -> None:
     """Per model: AUC/logloss difference and speed ratio of our default rows against each peer."""
-    for peer in (r for r in rows if r["side"] not in ("recsys",) and not r["side"].startswith("recsys")):
+    for peer in (r for r in rows if not r["side"].startswith("recsys")):
         for mine in (r for r in rows if r["side"] == "recsys" and r["model"] == peer["model"]):
             print(f"{peer['model']:9s} recsys ({mine['precision']}) vs {peer['side']}: "
                   f"AUC {mine['test_auc'] - peer['test_auc']:+.4f}, logloss {mine['test_logloss'] - peer['test_logloss']:+.4f}, "

@@ -146,20 +146,7 @@ class Trainer:
         for batch in loader:
             batch = batch.to(self.env.device, non_blocking=True)
             self._set_lr(total_steps)
-            for hook in self.step_hooks:
-                hook(self)
-            with self._autocast():
-                out = self.model(batch.dense, batch.sparse)
-            task_loss = self.task.loss(out, batch.labels)
-            loss = task_loss
-            for penalty in self.penalties:
-                loss = loss + penalty()
-            self.optimizer.zero_grad()
-            loss.backward()
-            if self.cfg.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(self._dense_grads(), self.cfg.max_grad_norm)
-            self.optimizer.step()
-            value = float(task_loss.detach())
+            value = self.train_step(batch)
             if not math.isfinite(value):
                 raise TrainingError(f"non-finite loss ({value}) at epoch {epoch + 1}, step {self.step}; "
                                     "lower learning_rate or enable max_grad_norm")
@@ -172,6 +159,25 @@ class Trainer:
         seconds = time.perf_counter() - start
         return {"train_loss": loss_sum / max(rows, 1), "train_rows": float(rows), "train_seconds": seconds,
                 "train_samples_per_s": rows * self.env.world_size / max(seconds, 1e-9)}
+
+    def train_step(self, batch: Any) -> float:
+        """One optimizer step on ``batch`` (already on the device): step hooks, forward under
+        autocast, task loss plus penalties, backward (fbgemm updates the looked-up rows here),
+        clipping of the dense gradients, the dense step. Returns the task loss."""
+        for hook in self.step_hooks:
+            hook(self)
+        with self._autocast():
+            out = self.model(batch.dense, batch.sparse)
+        task_loss = self.task.loss(out, batch.labels)
+        loss = task_loss
+        for penalty in self.penalties:
+            loss = loss + penalty()
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.cfg.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self._dense_grads(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        return float(task_loss.detach())
 
     def _dense_grads(self) -> list[torch.Tensor]:
         return [p for p in self.model.parameters() if p.grad is not None]
