@@ -18,9 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import json
 import logging
 import os
+import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +37,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from recsys.scoring.predictor import Predictor
-from recsys.scoring.rows import RowError, arrow_rows_frame, json_rows_text, row_error, text_rows_frame
+from recsys.scoring.rows import RowError, arrow_rows_frame, json_rows_columns, row_error, text_rows_frame
 from serving.batching import MicroBatcher, model_threads
-from serving.metrics import ServiceMetrics
+from serving.metrics import MULTIPROCESS_ENV, ServiceMetrics
 
 log = logging.getLogger("recsys.serving")
 ARROW = "application/vnd.apache.arrow.stream"
@@ -48,7 +52,7 @@ class ServiceConfig:
     max_body_bytes: int = 8 << 20
     max_rows: int = 10_000
     timeout_s: float = 10.0
-    workers: int = 1
+    workers: int = 1  # processes (uvicorn's workers), each with one model call in flight
     max_batch_rows: int = 4096
     max_wait_ms: float = 2.0
 
@@ -106,7 +110,7 @@ def parse_rows(body: bytes, content_type: str, predictor: Predictor, max_rows: i
     if not isinstance(rows, list):
         raise Problem(422, 'expected {"rows": [{field: value, ...}, ...]}')
     _check_count(len(rows), max_rows)
-    return json_rows_text(rows, cfg), len(rows)
+    return json_rows_columns(rows, cfg), len(rows)
 
 
 def _check_count(rows: int, max_rows: int) -> None:
@@ -136,7 +140,7 @@ def create_app(load: Callable[[], Predictor], cfg: ServiceConfig = ServiceConfig
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def load_predictor() -> None:
             predictor = await asyncio.get_running_loop().run_in_executor(None, load)
-            batcher = MicroBatcher(lambda works: score_batch(predictor, works, metrics), cfg.workers,
+            batcher = MicroBatcher(lambda works: score_batch(predictor, works, metrics), 1,
                                    cfg.max_batch_rows, cfg.max_wait_ms / 1000)
             batcher.start()
             state.update(predictor=predictor, batcher=batcher)
@@ -222,18 +226,20 @@ def create_app(load: Callable[[], Predictor], cfg: ServiceConfig = ServiceConfig
 
 
 def score_batch(predictor: Predictor, works: Sequence[Any], metrics: ServiceMetrics) -> list[Any]:
-    """One model call for a batch of requests' work: JSON rows (text, parsed and validated here
-    in one Polars pass) and typed Arrow frames -> each request's scores, or its first bad row."""
+    """One model call for a batch of requests' work: JSON rows (:data:`Columns` of text, parsed
+    and validated here in one Polars pass) and typed Arrow frames -> each request's scores, or its first bad row."""
     outcomes: list[Any] = [None] * len(works)
     parts, owners = [], []  # typed frames to score; (request, rows it owns in them)
-    texts = [(k, w) for k, w in enumerate(works) if isinstance(w, list)]
+    texts = [(k, w, len(next(iter(w.values())))) for k, w in enumerate(works) if isinstance(w, dict)]
     if texts:
-        typed, reasons = text_rows_frame([r for _, w in texts for r in w], predictor.features.dataset)
+        cfg = predictor.features.dataset
+        columns = {c: list(itertools.chain.from_iterable(w[c] for _, w, _ in texts)) for c in cfg.columns}
+        typed, reasons = text_rows_frame(columns, cfg)
         parts.append(typed)
         start = 0
-        for k, w in texts:
-            mine = reasons[start:start + len(w)]
-            start += len(w)
+        for k, w, n in texts:
+            mine = reasons[start:start + n]
+            start += n
             bad = next((i for i, r in enumerate(mine) if r is not None), None)
             if bad is not None:
                 outcomes[k] = row_error(str(mine[bad]), bad)
@@ -271,7 +277,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("RECSYS_PORT", "8080")),
                    help="default: $RECSYS_PORT, else 8080")
     p.add_argument("--workers", type=int, default=d.workers,
-                   help="model calls in flight at once; torch threads per call = cores / workers")
+                   help="worker processes (each loads the model; torch threads per worker = cores / workers)")
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
     p.add_argument("--max-rows", type=int, default=d.max_rows, help="rows per request")
     p.add_argument("--timeout-s", type=float, default=d.timeout_s, help="per request")
@@ -281,19 +287,70 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+SERVE_ENV = "RECSYS_SERVE"
+"""Bundle and :class:`ServiceConfig` (JSON) handed to each worker process of ``--workers N``."""
+
+
 def main(argv: Sequence[str]) -> None:
     import torch
     import uvicorn
 
     a = parser().parse_args(argv)
     cfg = ServiceConfig(a.max_body_bytes, a.max_rows, a.timeout_s, a.workers, a.max_batch_rows, a.max_wait_ms)
-    torch.set_num_threads(model_threads(cfg.workers))
+    threads = model_threads(cfg.workers)
+    torch.set_num_threads(threads)
     predictor = Predictor.load(a.bundle)  # a bad bundle fails here, with one line, before binding the port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(f"serving {a.bundle} ({predictor.manifest['model']}) on http://{a.host}:{a.port} "
-          f"(POST /score, GET /healthz /readyz /metadata /metrics, docs at /docs)", flush=True)
-    uvicorn.run(create_app(lambda: predictor, cfg), host=a.host, port=a.port, log_level="warning",
-                access_log=False, timeout_keep_alive=30)
+    print(f"serving {a.bundle} ({predictor.manifest['model']}) on http://{a.host}:{a.port} with {cfg.workers} "
+          f"worker process(es) of {threads} thread(s) (POST /score, GET /healthz /readyz /metadata /metrics, "
+          f"docs at /docs)", flush=True)
+    server = dict(host=a.host, port=a.port, log_level="warning", access_log=False, timeout_keep_alive=30)
+    if cfg.workers == 1:
+        uvicorn.run(create_app(lambda: predictor, cfg), **server)  # type: ignore[arg-type]
+        return
+    del predictor  # each worker loads its own copy
+    with tempfile.TemporaryDirectory(prefix="recsys-metrics-") as metrics_dir:
+        os.environ.update({SERVE_ENV: json.dumps({"bundle": str(a.bundle.resolve()), **dataclasses.asdict(cfg)}),
+                           MULTIPROCESS_ENV: metrics_dir, "POLARS_MAX_THREADS": str(threads)})
+        run_workers(uvicorn.Config("serving.app:worker_app", factory=True, workers=cfg.workers, **server))  # type: ignore[arg-type]
+
+
+def run_workers(config: Any) -> None:
+    """``uvicorn.run`` with ``workers > 1``, on a listening socket created as TCP.
+
+    uvicorn's supervisor binds ``socket.socket(family)``, whose ``proto`` is 0; accepted sockets
+    inherit it and asyncio then leaves Nagle's algorithm on (it sets ``TCP_NODELAY`` only for
+    ``proto == IPPROTO_TCP``), so every keep-alive request after the first waited ~40 ms for the
+    client's delayed ACK (uvicorn issue #3149; measured here: 1-row p50 54 ms with 2 workers,
+    12 ms with 1). Same supervisor (restarts dead workers), same socket, ``proto`` set."""
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
+    except KeyboardInterrupt:
+        pass
+
+
+def tcp_listener(bound: socket.socket) -> socket.socket:
+    """The same listening socket, its ``proto`` IPPROTO_TCP (see :func:`run_workers`)."""
+    sock = socket.socket(bound.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=bound.detach())
+    sock.set_inheritable(True)
+    return sock
+
+
+def worker_app() -> FastAPI:
+    """One worker process of ``recsys serve --workers N`` (uvicorn's own multi-process supervisor:
+    the kernel spreads connections over the workers, a dead worker is restarted). Each process
+    has its own GIL, micro-batcher and model copy, with cores / N torch threads; it loads the
+    bundle before it accepts connections, and ``/metrics`` sums all workers."""
+    import torch
+
+    spec = json.loads(os.environ[SERVE_ENV])
+    bundle = Path(spec.pop("bundle"))
+    cfg = ServiceConfig(**spec)
+    torch.set_num_threads(model_threads(cfg.workers))
+    predictor = Predictor.load(bundle)
+    return create_app(lambda: predictor, cfg)
 
 
 def serve_in_thread(app: FastAPI, host: str = "127.0.0.1") -> tuple[Any, int]:

@@ -1,11 +1,16 @@
-"""Prometheus metrics of one service process (``GET /metrics``): requests and errors by
-status, rows scored, request latency and model batch sizes."""
+"""Prometheus metrics of the service (``GET /metrics``): requests and errors by status, rows
+scored, request latency and model batch sizes. With several worker processes
+(``recsys serve --workers N``) prometheus_client's multiprocess mode sums them: every process
+writes its values under ``$PROMETHEUS_MULTIPROC_DIR`` and any of them answers for all."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -34,4 +39,8 @@ class ServiceMetrics:
             self.latency.observe(seconds)
 
     def render(self) -> bytes:
+        if os.environ.get(MULTIPROCESS_ENV):  # several worker processes: the sum of all of them
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
         return generate_latest(self.registry)

@@ -156,8 +156,8 @@ def _field_count_checks(cfg: DatasetConfig) -> list[tuple[pl.Expr, pl.Expr]]:
     return checks
 
 
-def reason_expr(cfg: DatasetConfig, from_text: bool = True, time_required: bool = True) -> pl.Expr:
-    """First validation failure of a row as a string, null when the row is good.
+def row_checks(cfg: DatasetConfig, from_text: bool = True, time_required: bool = True) -> list[tuple[pl.Expr, pl.Expr]]:
+    """The validation rules of a row, in order: (condition that fails it, message naming the field).
 
     ``time_required=False`` (a scoring request): a missing time value is legal, its derived
     fields score as unseen values; a present one must still be ``YYMMDDHH``."""
@@ -171,10 +171,23 @@ def reason_expr(cfg: DatasetConfig, from_text: bool = True, time_required: bool 
         t = pl.col(cfg.time_column)
         bad_time = _bad_time(t) if time_required else t.is_not_null() & _bad_time(t)
         checks.append((bad_time, pl.format(f"{cfg.time_column}: expected YYMMDDHH, got '{{}}'", t.fill_null(""))))
+    return checks
+
+
+@functools.lru_cache(maxsize=64)  # built once per config: a small request pays no expression building
+def reason_expr(cfg: DatasetConfig, from_text: bool = True, time_required: bool = True) -> pl.Expr:
+    """First validation failure of a row (:func:`row_checks`) as a string, null when the row is good."""
     expr = pl.lit(None, dtype=pl.String)
-    for cond, msg in reversed(checks):
+    for cond, msg in reversed(row_checks(cfg, from_text, time_required)):
         expr = pl.when(cond).then(msg).otherwise(expr)
     return expr
+
+
+@functools.lru_cache(maxsize=64)
+def failed_expr(cfg: DatasetConfig, from_text: bool = True, time_required: bool = True) -> pl.Expr:
+    """Whether a row fails any of :func:`row_checks`: a cheap first pass (no messages are
+    formatted) for small frames, where :func:`reason_expr` costs more than the rows."""
+    return pl.any_horizontal(cond for cond, _ in row_checks(cfg, from_text, time_required)).fill_null(False)
 
 
 def _bad_label(cfg: DatasetConfig) -> pl.Expr:
@@ -345,10 +358,19 @@ def raise_first_reject(rejects: pl.DataFrame, paths: list[Path]) -> None:
 
 
 def typed_columns(good: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
-    """Validated string columns -> label Int8, dense Int64 (null = missing), categoricals String."""
+    """Validated string columns -> label Int8, dense Int64 (null = missing), categoricals String.
+
+    Dense text was checked by :func:`row_checks` (empty or an integer), so a non-strict cast
+    reads exactly the integers and turns empty into null."""
+    schema = good.schema
+    keep = tuple(c for c in (FILE_NO, LINE_NO) if c in schema)
+    return good.select(*keep, *_typed_exprs(cfg, tuple(schema[d] == pl.Int64 for d in cfg.dense)))
+
+
+@functools.lru_cache(maxsize=64)
+def _typed_exprs(cfg: DatasetConfig, dense_is_int: tuple[bool, ...]) -> tuple[pl.Expr, ...]:
     exprs = [pl.col(cfg.label).cast(pl.Int8)]
-    exprs += [pl.col(d) if good.schema[d] == pl.Int64 else pl.col(d).replace("", None).cast(pl.Int64)
-              for d in cfg.dense]
+    exprs += [pl.col(d) if is_int else pl.col(d).cast(pl.Int64, strict=False) for d, is_int in zip(cfg.dense, dense_is_int)]
     exprs += [pl.col(c).fill_null("") for c in cfg.categorical]
     if cfg.time_column:
         t = pl.col(cfg.time_column)
@@ -358,8 +380,7 @@ def typed_columns(good: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
             day.cast(pl.String).fill_null("").alias("weekday"),
             (day >= 6).cast(pl.Int8).cast(pl.String).fill_null("").alias("weekend"),
         ]
-    keep = [c for c in (FILE_NO, LINE_NO) if c in good.columns]
-    return good.select(*keep, *exprs)
+    return tuple(exprs)
 
 
 def parquet_slices(path: Path, cfg: DatasetConfig, file_no: int, rows: int = 1 << 19) -> Iterator[pl.DataFrame]:

@@ -16,10 +16,11 @@ id remapping inside the model, so training, export and serving hash identically.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
 from torchrec.modules.embedding_configs import EmbeddingBagConfig, PoolingType
 
+from recsys.config import from_dict
 from recsys.embeddings.budget import budget_rows
 from recsys.errors import ConfigError
 from recsys.features.hashing import salt
@@ -46,6 +47,16 @@ class EmbeddingConfig:
             raise ConfigError("embedding_dim must be positive")
         if self.embedding_dim % self.chunks:
             raise ConfigError(f"embedding_dim {self.embedding_dim} is not divisible by chunks {self.chunks}")
+
+    @classmethod
+    def from_json(cls, saved: Mapping[str, Any]) -> "EmbeddingConfig":
+        """The ``embedding`` section of a run's ``config.json`` or a bundle's ``manifest.json``,
+        also as written before 2026-12-02 (keys ``strategy`` / ``budget``: :data:`LEGACY_KEYS`)."""
+        return from_dict(cls, {LEGACY_KEYS.get(k, k): v for k, v in saved.items()}, "embedding")
+
+
+LEGACY_KEYS = {"strategy": "embedding", "budget": "embedding_budget"}
+"""Old names of :class:`EmbeddingConfig` fields, in runs and bundles written before 2026-12-02."""
 
 
 @dataclass(frozen=True)

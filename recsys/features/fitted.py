@@ -13,6 +13,7 @@ do not depend on file order or thread count.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -47,23 +48,33 @@ class FittedField:
     cardinality: int = 0
 
 
-def categorical_values(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
-    """Typed frame -> one column per categorical field: strings, and Int64 buckets of bucketized
-    dense fields (null = missing). :func:`value_keys` keys both kinds."""
+def categorical_exprs(cfg: DatasetConfig) -> list[pl.Expr]:
+    """Over a typed frame: one expression per categorical field, strings and Int64 buckets of
+    bucketized dense fields (null = missing). :func:`value_keys` keys both kinds."""
     exprs = [bucket_dense(d) for d in cfg.dense] if cfg.dense_transform == "bucket" else []
-    exprs += [pl.col(c) for c in cfg.categorical_fields if c not in cfg.dense]
-    return typed.select(exprs)
+    return exprs + [pl.col(c) for c in cfg.categorical_fields if c not in cfg.dense]
 
 
-def dense_values(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
-    """Typed frame -> float32 dense inputs (transformed, plus missing indicators)."""
+def categorical_values(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
+    """Typed frame -> one column per categorical field (:func:`categorical_exprs`)."""
+    return typed.select(categorical_exprs(cfg))
+
+
+def dense_exprs(cfg: DatasetConfig) -> list[pl.Expr]:
+    """Over a typed frame: the float32 dense inputs (transformed, plus missing indicators)."""
     if cfg.dense_transform == "bucket":
-        return pl.DataFrame()
+        return []
     fn = log_dense if cfg.dense_transform == "log" else identity_dense
     exprs = [fn(d) for d in cfg.dense]
     if cfg.missing_indicator:
         exprs += [missing_indicator(d) for d in cfg.dense]
-    return typed.select(exprs)
+    return exprs
+
+
+def dense_values(typed: pl.DataFrame, cfg: DatasetConfig) -> pl.DataFrame:
+    """Typed frame -> float32 dense inputs (:func:`dense_exprs`)."""
+    exprs = dense_exprs(cfg)
+    return typed.select(exprs) if exprs else pl.DataFrame()
 
 
 def value_keys(cats: pl.DataFrame) -> pl.DataFrame:
@@ -106,15 +117,21 @@ def staged_frame(typed: pl.DataFrame, cfg: DatasetConfig, cats: pl.DataFrame | N
     hash encoding stages the final stable 64-bit ids. ``cats``: precomputed
     :func:`categorical_values` of ``typed``.
     """
+    label = [pl.col(cfg.label).cast(pl.Int8).alias("label")] if cfg.label in typed.columns else []
+    if cfg.encoding == "vocab" and cats is None:  # one select: a small frame pays Polars' overhead once
+        return typed.select(*label, *_vocab_staged_exprs(cfg))
     cats = categorical_values(typed, cfg) if cats is None else cats
     if cfg.encoding == "vocab":
         cats = value_keys(cats)
     else:
         cats = pl.DataFrame({c: hash_strings(cats[c].cast(pl.String).to_arrow(), c) for c in cats.columns})
-    parts = [dense_values(typed, cfg), cats]
-    if cfg.label in typed.columns:
-        parts.insert(0, typed.select(pl.col(cfg.label).cast(pl.Int8).alias("label")))
+    parts = [typed.select(label), dense_values(typed, cfg), cats]
     return pl.concat([p for p in parts if p.width], how="horizontal")
+
+
+@functools.lru_cache(maxsize=64)  # built once per config: a small request pays no expression building
+def _vocab_staged_exprs(cfg: DatasetConfig) -> tuple[pl.Expr, ...]:
+    return (*dense_exprs(cfg), *(e.hash(KEY_SEED) for e in categorical_exprs(cfg)))
 
 
 @dataclass
@@ -163,6 +180,14 @@ class FittedFeatures:
             table = self._table(f.name)  # replace_strict: about 2x a left join here
             ids.append(pl.col(f.name).replace_strict(table[f.name], table["id"], default=OOV_ID, return_dtype=pl.Int32))
         return staged.with_columns(ids)
+
+    def ids(self, staged: pl.DataFrame, names: list[str]) -> np.ndarray:
+        """A :func:`staged_frame` -> ``(len(names), N)`` int64 ids of those categorical fields
+        (scoring: the few rows of a request go straight to arrays, no frame round trip)."""
+        if self.dataset.encoding == "vocab" and staged.height * 64 < self.vocab.height:
+            return np.stack([self._lookup(n, staged[n]) for n in names]).astype(np.int64)
+        encoded = self.encode_staged(staged.select(names))
+        return np.stack([encoded[n].to_numpy() for n in names]).astype(np.int64)
 
     def _lookup(self, name: str, keys: pl.Series) -> np.ndarray:
         """Ids of value ``keys`` by binary search in the field's sorted keys (OOV_ID if absent):

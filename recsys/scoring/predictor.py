@@ -27,7 +27,7 @@ from recsys.embeddings.prune import prune_model
 from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import BundleError, DataDirError
-from recsys.features.fitted import FittedFeatures, features_hash
+from recsys.features.fitted import FittedFeatures, features_hash, staged_frame
 from recsys.memory import tune_allocator
 from recsys.models.registry import build_model, lookup
 from recsys.scoring.fused import fuse_lookups
@@ -66,7 +66,7 @@ class Predictor:
                                               "encoding": features.dataset.encoding}, manifest.get("fields"))
         cfg_cls, _ = lookup(manifest["model"])
         model = build_model(manifest["model"], from_dict(cfg_cls, manifest["model_cfg"], "model_cfg"),
-                            from_dict(EmbeddingConfig, manifest["embedding"], "embedding"), schema, torch.device("cpu"))
+                            EmbeddingConfig.from_json(manifest["embedding"]), schema, torch.device("cpu"))
         if manifest.get("pruned_tables"):
             prune_model(model, sizes=manifest["pruned_tables"], device=torch.device("cpu"))
         try:
@@ -86,13 +86,14 @@ class Predictor:
         Always fp32, also for a model trained under bf16 autocast: a row's score then does not
         depend on which rows share its batch (bf16 kernels round differently per batch shape),
         so the service, ``recsys score`` and the in-process model agree to 1e-6."""
-        enc = self.features.encode(typed)
-        dense = enc.select(self.dense).to_numpy().astype(np.float32) if self.dense else np.zeros((enc.height, 0), np.float32)
-        ids = np.stack([enc[c].to_numpy().astype(np.int64) for c in self.categorical])
+        staged = staged_frame(typed, self.features.dataset)
+        n = staged.height
+        dense = staged.select(self.dense).to_numpy().astype(np.float32) if self.dense else np.zeros((n, 0), np.float32)
+        ids = self.features.ids(staged, self.categorical)
         out = []
-        for s in range(0, enc.height, batch_size):
+        for s in range(0, n, batch_size):
             batch = self._batcher.to_batch(dense[s : s + batch_size], ids[:, s : s + batch_size],
-                                           np.zeros(min(batch_size, enc.height - s), np.float32))
+                                           np.zeros(min(batch_size, n - s), np.float32))
             logits = self.model(batch.dense, batch.sparse).logits  # fp32 throughout (see score_typed)
             out.append(torch.sigmoid(logits.float()).numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)

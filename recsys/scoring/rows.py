@@ -8,6 +8,7 @@ or a number. Missing fields are legal (they score through the out-of-vocabulary 
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Optional, Sequence
 
@@ -42,38 +43,62 @@ def _text(value: Any, row: int, field: str) -> Optional[str]:
     return str(value)
 
 
-def json_rows_text(rows: Sequence[Any], cfg: DatasetConfig) -> list[dict[str, Optional[str]]]:
-    """JSON rows -> rows of raw text, checking what needs no parsing: each row is an object,
-    every field name is the dataset's, every value a string, a number or null. Cheap (plain
-    Python), so a service can run it per request and leave the rest to one call per batch."""
+Columns = dict[str, list[Optional[str]]]
+"""Raw text per dataset column, ``None`` where a row lacks the field: what one request (or a
+batch of requests, lists concatenated) holds before parsing."""
+
+
+def json_rows_columns(rows: Sequence[Any], cfg: DatasetConfig) -> Columns:
+    """JSON rows -> :data:`Columns`, checking what needs no parsing: each row is an object,
+    every field name is the dataset's, every value a string, a number or null (numbers become
+    the text a log file would hold). Cheap enough to run per request: columns of strings pass
+    through C-level builtins; only a column holding numbers is walked value by value, and only
+    a bad request row by row (:func:`_first_bad_row`), to name its first bad row and field."""
     known = set(cfg.columns)
-    out = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise RowError(f"expected an object of field: value, got {type(row).__name__}", i)
-        text = {}
-        for field, value in row.items():
-            if field not in known:
-                raise RowError(f"unknown field (this model's fields: {', '.join(cfg.columns)})", i, field)
-            text[field] = _text(value, i, field)
-        out.append(text)
+    if not all(type(r) is dict for r in rows) or not known.issuperset(itertools.chain.from_iterable(rows)):
+        _first_bad_row(rows, cfg)
+    out: Columns = {}
+    try:
+        for c in cfg.columns:
+            col = [r.get(c) for r in rows]
+            out[c] = col if _TEXT.issuperset(map(type, col)) else [_text(v, i, c) for i, v in enumerate(col)]
+    except RowError:
+        _first_bad_row(rows, cfg)
+        raise
     return out
 
 
-def text_rows_frame(rows: Sequence[dict[str, Optional[str]]], cfg: DatasetConfig) -> tuple[pl.DataFrame, list[Optional[str]]]:
-    """Rows of raw text (:func:`json_rows_text`) -> (typed frame of the valid rows, the
-    validation failure of every row or None): one Polars pass for many requests' rows."""
-    frame = pl.DataFrame({c: [r.get(c) for r in rows] for c in cfg.columns}, schema={c: pl.String for c in cfg.columns})
+_TEXT = {str, type(None)}
+
+
+def _first_bad_row(rows: Sequence[Any], cfg: DatasetConfig) -> None:
+    """Raise the :class:`RowError` of the first row (in row order, then field order) that is not
+    an object of known fields holding strings, numbers or nulls."""
+    known = set(cfg.columns)
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise RowError(f"expected an object of field: value, got {type(row).__name__}", i)
+        for field, value in row.items():
+            if field not in known:
+                raise RowError(f"unknown field (this model's fields: {', '.join(cfg.columns)})", i, field)
+            _text(value, i, field)
+
+
+def text_rows_frame(columns: Columns, cfg: DatasetConfig) -> tuple[pl.DataFrame, list[Optional[str]]]:
+    """:data:`Columns` -> (typed frame of the valid rows, the validation failure of every row
+    or None): one Polars pass for many requests' rows."""
+    frame = pl.DataFrame(columns, schema={c: pl.String for c in cfg.columns})
     return _typed_with_reasons(frame, cfg)
 
 
 def _typed_with_reasons(frame: pl.DataFrame, cfg: DatasetConfig) -> tuple[pl.DataFrame, list[Optional[str]]]:
-    """String columns of every raw field -> (typed frame of the valid rows, each row's failure)."""
-    frame = frame.with_columns(pl.col(cfg.label).fill_null("0"), pl.lit("x").alias(raw.LINE),
-                               pl.int_range(1, pl.len() + 1).alias(raw.LINE_NO))  # the label is not needed to score
+    """String columns of every raw field -> (typed frame of the valid rows, each row's failure).
+    Messages are formatted only when some row fails (a request's rows are usually all good)."""
+    frame = frame.with_columns(pl.col(cfg.label).fill_null("0"))  # the label is not needed to score
+    if not frame.select(raw.failed_expr(cfg, from_text=False, time_required=False)).to_series().any():
+        return raw.typed_columns(frame, cfg), [None] * frame.height
     reasons = frame.select(raw.reason_expr(cfg, from_text=False, time_required=False)).to_series().to_list()
-    if any(r is not None for r in reasons):
-        frame = frame.filter(pl.Series([r is None for r in reasons]))
+    frame = frame.filter(pl.Series([r is None for r in reasons]))
     return raw.typed_columns(frame, cfg), reasons
 
 
@@ -92,7 +117,7 @@ def row_error(reason: str, row: int) -> RowError:
 def json_rows_frame(rows: Sequence[Any], cfg: DatasetConfig) -> pl.DataFrame:
     """JSON rows (objects keyed by the dataset's raw column names) -> typed frame, or the first
     bad row's :class:`RowError`."""
-    typed, reasons = text_rows_frame(json_rows_text(rows, cfg), cfg)
+    typed, reasons = text_rows_frame(json_rows_columns(rows, cfg), cfg)
     _first_error(reasons)
     return typed
 

@@ -41,18 +41,10 @@ class RunConfig:
         model_cls, _ = lookup(data["model"])
         features = data.get("features")
         return cls(data["model"], from_dict(model_cls, data["model_cfg"], "model_cfg"),
-                   from_dict(EmbeddingConfig, _renamed(data["embedding"]), "embedding"),
+                   EmbeddingConfig.from_json(data["embedding"]),
                    from_dict(TrainConfig, data["train"], "train"),
                    tuple(features) if features is not None else None,
                    from_dict(OptFSConfig, data.get("optfs") or {}, "optfs"))
-
-
-LEGACY_EMBEDDING_KEYS = {"strategy": "embedding", "budget": "embedding_budget"}
-"""Names of :class:`EmbeddingConfig` fields in runs and bundles written before 2026-12-02."""
-
-
-def _renamed(embedding: Mapping[str, Any]) -> dict[str, Any]:
-    return {LEGACY_EMBEDDING_KEYS.get(k, k): v for k, v in embedding.items()}
 
 
 def with_candidates(cfg: RunConfig, report: Path) -> RunConfig:

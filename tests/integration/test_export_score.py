@@ -113,3 +113,21 @@ def test_ray_scoring_of_several_files_equals_single_process(bundle: Path, synth_
     assert single.rows == spread.rows == 9000 and single.rejected == spread.rejected == 1
     assert a.equals(b) and a["row"].to_list() == list(range(9000)) and a["score"].null_count() == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no parts left behind
+
+
+def test_bundle_written_with_the_old_embedding_keys_still_loads(bundle: Path, tmp_path: Path) -> None:
+    """Bundles exported before the ``strategy`` / ``budget`` keys were renamed ``embedding`` /
+    ``embedding_budget`` (2026-12-02) load and score the same."""
+    copy = tmp_path / "old"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    renamed = {"embedding": "strategy", "embedding_budget": "budget"}
+    manifest["embedding"] = {renamed.get(k, k): v for k, v in manifest["embedding"].items()}
+    assert "strategy" in manifest["embedding"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    rows = pl.DataFrame({"I1": ["3", ""], "C1": ["68fd1e64", "x"]})
+    new, old = Predictor.load(bundle), Predictor.load(copy)
+    frame = rows.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in new.features.dataset.columns
+                               if c not in rows.columns]).select(new.features.dataset.columns)
+    typed = raw.typed_columns(frame.with_columns(pl.col(new.features.dataset.label).fill_null("0")), new.features.dataset)
+    assert np.array_equal(new.score_typed(typed), old.score_typed(typed))
