@@ -39,14 +39,14 @@ def train_ours(data: Path, run: Path, model: str, *extra: str, threads: int = 2)
             "peak_rss_mb": r["peak_rss_mb"], "wall_s": r["seconds"], "precision": m.get("precision")}
 
 
-def baseline(raw: Path, model: str = "deepfm") -> dict | None:
+def baseline(raw: Path, model: str = "deepfm", *flags: str) -> dict | None:
     try:
         import deepctr_torch  # noqa: F401
     except ImportError:
         print("deepctr-torch not installed: baseline skipped (pip install --no-deps deepctr-torch==0.3.0)")
         return None
     script = Path(__file__).parent / "baselines" / "deepctr.py"
-    r = run_measured([sys.executable, str(script), str(raw), "--model", model])
+    r = run_measured([sys.executable, str(script), str(raw), "--model", model, *flags])
     out = json.loads(r["stdout"].strip().splitlines()[-1])
     return {**out, "peak_rss_mb": r["peak_rss_mb"], "wall_s": r["seconds"]}
 

@@ -2,7 +2,11 @@
 
 Its documented Criteo recipe: LabelEncoder on sparse fields, MinMaxScaler on dense
 fields, random 80/10/10 split, Adam, one epoch. Prints one JSON line.
-    python benchmarks/baselines/deepctr.py RAW.tsv [--model deepfm|autoint|dcn|pnn]
+    python benchmarks/baselines/deepctr.py RAW.tsv [--model deepfm|autoint|dcn|pnn] [--score-only]
+
+``--score-only``: no training; ``predict`` on every row of the file (encoded arrays, the
+untrained model: its cost does not depend on the weights' values), for the batch-scoring
+comparison on the same rows as ``recsys score``.
 
 Counterparts of our models at our default shapes (dim 16, batch 4096): DeepFM (DNN 400x3),
 AutoInt (3 layers, 2 heads, DNN 400-400), DCN with matrix cross layers (DCNv2, 3 layers,
@@ -28,6 +32,10 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("raw")
     p.add_argument("--model", default="deepfm", choices=["deepfm", "autoint", "dcn", "pnn"])
+    p.add_argument("--score-only", action="store_true", help="predict every row, untrained (scoring speed)")
+    p.add_argument("--dense-as-sparse", action="store_true",
+                   help="bucketize the dense fields (floor(ln(x)^2) above 2) into embedded fields, as our "
+                        "Criteo config does: the same model shape as ours (39 fields x 16 into the DNN)")
     a = p.parse_args()
     from deepctr_torch.inputs import DenseFeat, SparseFeat, get_feature_names
     from deepctr_torch.models import DCN, PNN, AutoInt, DeepFM
@@ -36,10 +44,15 @@ def main() -> None:
     dense, sparse = [f"I{i}" for i in range(1, 14)], [f"C{i}" for i in range(1, 27)]
     data = pd.read_csv(a.raw, sep="\t", header=None, names=["label"] + dense + sparse)
     data[sparse] = data[sparse].fillna("-1")
+    if a.dense_as_sparse:
+        x = data[dense]
+        data[dense] = x.where(~(x > 2), np.floor(np.log(x.where(x > 2)) ** 2)).fillna(-1).astype("int64").astype(str)
+        sparse, dense = dense + sparse, []
     data[dense] = data[dense].fillna(0)
     for c in sparse:
         data[c] = LabelEncoder().fit_transform(data[c])
-    data[dense] = MinMaxScaler().fit_transform(data[dense])
+    if dense:
+        data[dense] = MinMaxScaler().fit_transform(data[dense])
     cols = [SparseFeat(c, data[c].max() + 1, embedding_dim=16) for c in sparse] + [DenseFeat(c, 1) for c in dense]
     names = get_feature_names(cols)
     train, test = train_test_split(data, test_size=0.1, random_state=2020)
@@ -55,6 +68,13 @@ def main() -> None:
     else:
         model = AutoInt(cols, cols, att_layer_num=3, att_head_num=2, dnn_hidden_units=(400, 400), task="binary", device="cpu")
     model.compile("adam", "binary_crossentropy")
+    if a.score_only:
+        x_all = {n: data[n].values for n in names}
+        start = time.perf_counter()
+        model.predict(x_all, batch_size=16384)
+        print(json.dumps({"model": f"deepctr-{a.model}", "scored_rows": len(data),
+                          "scoring_rows_per_s": len(data) / (time.perf_counter() - start)}))
+        return
     x_train = {n: train[n].values for n in names}
     start = time.perf_counter()
     model.fit(x_train, train["label"].values, batch_size=4096, epochs=1, verbose=0)

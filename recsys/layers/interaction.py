@@ -13,9 +13,9 @@ class FactorizationMachine(nn.Module):
     """
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        square_of_sum = emb.sum(dim=1).pow(2)
-        sum_of_square = emb.pow(2).sum(dim=1)
-        return 0.5 * (square_of_sum - sum_of_square).sum(dim=1)
+        summed = emb.sum(dim=1)  # (B, D)
+        flat = emb.reshape(emb.shape[0], -1)  # sum of squares as one dot per row: no (B, F, D) temporary
+        return 0.5 * ((summed * summed).sum(dim=1) - torch.linalg.vecdot(flat, flat))
 
 
 class InnerProduct(nn.Module):

@@ -29,7 +29,7 @@ class MLP(nn.Module):
                 layers.append(nn.BatchNorm1d(width))
             elif layer_norm:
                 layers.append(nn.LayerNorm(width))
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU(inplace=True))  # on the Linear/norm output, which nothing else keeps
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             in_dim = width

@@ -46,6 +46,11 @@ class FusedBagLookup(nn.Module):
             features = features.permute([features.keys().index(f) for f in self.features])
         b = features.stride()
         lengths = features.lengths()
+        if bool((lengths == 1).all()):  # one id per feature and row (the usual case): plain lookups in
+            # row-major order, so the (B, F * D) result needs no transpose of the vectors, only of the ids
+            ids = (features.values().view(len(self.features), b) + self.first_row.unsqueeze(1)).t().reshape(-1)
+            return KeyedTensor(keys=self.features, length_per_key=[self.dim] * len(self.features),
+                               values=F.embedding(ids, self.weight).view(b, -1))
         per_feature = lengths.view(len(self.features), b).sum(dim=1)
         ids = features.values() + torch.repeat_interleave(self.first_row, per_feature)
         pooled = F.embedding_bag(ids, self.weight, features.offsets()[:-1], mode="sum")  # (F * B, D)
