@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -112,7 +113,8 @@ def check_service(image: str, bundle_dir: Path, raw: Path) -> None:
     name = "recsys-smoke"
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     sh("docker", "run", "-d", "--name", name, "--network", "host", "-e", f"RECSYS_PORT={PORT}",
-       "-v", f"{bundle_dir}:/model:ro", image, "serve", "/model", "--host", "127.0.0.1", "--max-rows", "100")
+       "-v", f"{bundle_dir}:/model:ro", image, "serve", "/model", "--host", "127.0.0.1", "--max-rows", "100",
+       "--workers", "2")
     try:
         from serving.probe import wait_ready
 
@@ -134,6 +136,10 @@ def check_service(image: str, bundle_dir: Path, raw: Path) -> None:
         status, body = post("/score", json.dumps({"rows": [{"C99": "x"}]}).encode())
         assert status == 422 and "C99" in body["error"], (status, body)
         print("413 (150 rows over --max-rows 100) and 422 (unknown field C99): ok")
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/metrics", timeout=30) as r:
+            scored = re.search(r"^recsys_rows_scored_total (\S+)$", r.read().decode(), re.M)
+        assert scored is not None and float(scored.group(1)) == len(rows), scored
+        print(f"2 worker processes, /metrics sums them: {float(scored.group(1)):.0f} rows scored")
         health = "starting"
         for _ in range(45):  # the first HEALTHCHECK runs after its 30 s interval
             health = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}", name],
