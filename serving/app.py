@@ -36,6 +36,7 @@ import pyarrow as pa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from recsys.errors import ConfigError
 from recsys.scoring.predictor import Predictor
 from recsys.scoring.rows import RowError, arrow_rows_frame, json_rows_columns, row_error, text_rows_frame
 from serving.batching import MicroBatcher, model_threads
@@ -278,6 +279,9 @@ def parser() -> argparse.ArgumentParser:
                    help="default: $RECSYS_PORT, else 8080")
     p.add_argument("--workers", type=int, default=d.workers,
                    help="worker processes (each loads the model; torch threads per worker = cores / workers)")
+    p.add_argument("--replicas", type=int, default=None,
+                   help="serve as N Ray Serve replicas instead (traffic beyond one machine; see serving/replicas.py)")
+    p.add_argument("--address", default=None, help="with --replicas: the Ray cluster to join (default: start one here)")
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
     p.add_argument("--max-rows", type=int, default=d.max_rows, help="rows per request")
     p.add_argument("--timeout-s", type=float, default=d.timeout_s, help="per request")
@@ -301,10 +305,20 @@ def main(argv: Sequence[str]) -> None:
     torch.set_num_threads(threads)
     predictor = Predictor.load(a.bundle)  # a bad bundle fails here, with one line, before binding the port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(f"serving {a.bundle} ({predictor.manifest['model']}) on http://{a.host}:{a.port} with {cfg.workers} "
-          f"worker process(es) of {threads} thread(s) (POST /score, GET /healthz /readyz /metadata /metrics, "
-          f"docs at /docs)", flush=True)
-    server = dict(host=a.host, port=a.port, log_level="warning", access_log=False, timeout_keep_alive=30)
+    if a.replicas is not None and (a.replicas < 1 or a.workers != 1):
+        raise ConfigError("--replicas N needs N >= 1 and no --workers (each replica is one process)")
+    how = f"{a.replicas} Ray Serve replica(s)" if a.replicas else f"{cfg.workers} worker process(es) of {threads} thread(s)"
+    print(f"serving {a.bundle} ({predictor.manifest['model']}) on http://{a.host}:{a.port} as {how} "
+          f"(POST /score, GET /healthz /readyz /metadata /metrics, docs at /docs)", flush=True)
+    if a.replicas is not None:
+        from serving.replicas import serve_replicas
+
+        del predictor
+        serve_replicas(a.bundle, cfg, a.replicas, a.host, a.port, a.address)
+        return
+    # loop="asyncio": the event loop the service was measured with, whether or not uvloop (which
+    # `ray[serve]` brings along) is installed; the image has no uvloop.
+    server = dict(host=a.host, port=a.port, log_level="warning", access_log=False, timeout_keep_alive=30, loop="asyncio")
     if cfg.workers == 1:
         uvicorn.run(create_app(lambda: predictor, cfg), **server)  # type: ignore[arg-type]
         return
