@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from recsys.errors import ConfigError
 from serving.app import ServiceConfig
 
 APP_NAME = "recsys"
@@ -37,8 +38,11 @@ def asgi_builder(bundle: Path, cfg: ServiceConfig, threads: int) -> Callable[[],
 def serve_replicas(bundle: Path, cfg: ServiceConfig, replicas: int, host: str, port: int,
                    address: Optional[str] = None) -> None:
     """Deploy ``replicas`` copies of the service on Ray Serve and block until interrupted."""
-    import ray
-    from ray import serve
+    try:
+        import ray
+        from ray import serve
+    except ImportError as exc:
+        raise ConfigError(f"--replicas needs Ray Serve: pip install 'ray[serve]' ({exc})") from None
 
     from recsys.distributed.cluster import cpus_per_worker
 
