@@ -47,4 +47,17 @@ def tune_allocator() -> bool:
     return _done
 
 
-__all__ = ["tune_allocator"]
+def release_freed_memory() -> bool:
+    """Hand freed heap back to the OS now (``malloc_trim``): for a process that is done with a
+    large object and stays alive (``recsys serve --workers N``'s parent after checking the bundle:
+    512 -> 425 MB RSS for the 1M-row DeepFM bundle). Returns whether glibc did it."""
+    import gc
+
+    gc.collect()
+    try:
+        return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
+__all__ = ["release_freed_memory", "tune_allocator"]

@@ -37,6 +37,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from recsys.errors import ConfigError
+from recsys.memory import release_freed_memory
 from recsys.scoring.predictor import Predictor
 from recsys.scoring.rows import RowError, arrow_rows_frame, json_rows_columns, row_error, text_rows_frame
 from serving.batching import MicroBatcher, model_threads
@@ -314,6 +315,7 @@ def main(argv: Sequence[str]) -> None:
         from serving.replicas import serve_replicas
 
         del predictor
+        release_freed_memory()
         serve_replicas(a.bundle, cfg, a.replicas, a.host, a.port, a.address)
         return
     # loop="asyncio": the event loop the service was measured with, whether or not uvloop (which
@@ -323,6 +325,7 @@ def main(argv: Sequence[str]) -> None:
         uvicorn.run(create_app(lambda: predictor, cfg), **server)  # type: ignore[arg-type]
         return
     del predictor  # each worker loads its own copy
+    release_freed_memory()
     with tempfile.TemporaryDirectory(prefix="recsys-metrics-") as metrics_dir:
         os.environ.update({SERVE_ENV: json.dumps({"bundle": str(a.bundle.resolve()), **dataclasses.asdict(cfg)}),
                            MULTIPROCESS_ENV: metrics_dir, "POLARS_MAX_THREADS": str(threads)})
