@@ -301,13 +301,13 @@ def main(argv: Sequence[str]) -> None:
     import uvicorn
 
     a = parser().parse_args(argv)
+    if a.replicas is not None and (a.replicas < 1 or a.workers != 1):
+        raise ConfigError("--replicas N needs N >= 1 and no --workers (each replica is one process)")
     cfg = ServiceConfig(a.max_body_bytes, a.max_rows, a.timeout_s, a.workers, a.max_batch_rows, a.max_wait_ms)
     threads = model_threads(cfg.workers)
     torch.set_num_threads(threads)
     predictor = Predictor.load(a.bundle)  # a bad bundle fails here, with one line, before binding the port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if a.replicas is not None and (a.replicas < 1 or a.workers != 1):
-        raise ConfigError("--replicas N needs N >= 1 and no --workers (each replica is one process)")
     how = f"{a.replicas} Ray Serve replica(s)" if a.replicas else f"{cfg.workers} worker process(es) of {threads} thread(s)"
     print(f"serving {a.bundle} ({predictor.manifest['model']}) on http://{a.host}:{a.port} as {how} "
           f"(POST /score, GET /healthz /readyz /metadata /metrics, docs at /docs)", flush=True)
@@ -360,12 +360,19 @@ def worker_app() -> FastAPI:
     the kernel spreads connections over the workers, a dead worker is restarted). Each process
     has its own GIL, micro-batcher and model copy, with cores / N torch threads; it loads the
     bundle before it accepts connections, and ``/metrics`` sums all workers."""
-    import torch
-
     spec = json.loads(os.environ[SERVE_ENV])
     bundle = Path(spec.pop("bundle"))
     cfg = ServiceConfig(**spec)
-    torch.set_num_threads(model_threads(cfg.workers))
+    return bundle_app(bundle, cfg, model_threads(cfg.workers))
+
+
+def bundle_app(bundle: Path, cfg: ServiceConfig, threads: int) -> FastAPI:
+    """The app of one serving process that is not the CLI's own (a ``--workers`` worker, a
+    ``--replicas`` replica): ``threads`` torch threads, the bundle loaded before the app exists,
+    so the process takes no traffic until it can score."""
+    import torch
+
+    torch.set_num_threads(threads)
     predictor = Predictor.load(bundle)
     return create_app(lambda: predictor, cfg)
 
