@@ -10,7 +10,6 @@ and uses as many torch threads. ``/metrics`` answers for the replica that serves
 
 from __future__ import annotations
 
-import functools
 import signal
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -24,7 +23,10 @@ APP_NAME = "recsys"
 def asgi_builder(bundle: Path, cfg: ServiceConfig, threads: int) -> Callable[[], Any]:
     """The function each replica calls to build its app (:func:`serving.app.bundle_app`; nothing
     unpicklable crosses to Ray)."""
-    return functools.partial(bundle_app, bundle, cfg, threads)
+    def build() -> Any:  # a function, not a partial: Ray Serve takes any other callable for the ASGI app itself
+        return bundle_app(bundle, cfg, threads)
+
+    return build
 
 
 def serve_replicas(bundle: Path, cfg: ServiceConfig, replicas: int, host: str, port: int,
