@@ -27,6 +27,7 @@ from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from recsys.embeddings.buckets import cross_rows_torch
+from recsys.embeddings.keyed import KeyOrder
 from recsys.embeddings.strategies import INIT_RANGE
 from recsys.features.hashing import pair_salt
 
@@ -69,6 +70,7 @@ class CrossEmbedding(nn.Module):
                                    feature_names=self.keys, pooling=PoolingType.SUM,
                                    weight_init_min=-INIT_RANGE, weight_init_max=INIT_RANGE)
         self.ebc = EmbeddingBagCollection(tables=[table], device=device or torch.device("meta"))
+        self.key_order = KeyOrder(self.keys)
 
     def cross_rows(self, features: KeyedJaggedTensor) -> torch.Tensor:
         """``(P, B)`` table rows of every pair's cross value."""
@@ -82,4 +84,4 @@ class CrossEmbedding(nn.Module):
         kjt = KeyedJaggedTensor(keys=self.keys, values=rows.reshape(-1),
                                 lengths=torch.ones(rows.numel(), dtype=torch.int32, device=rows.device),
                                 stride=rows.shape[1])
-        return self.ebc(kjt).values().view(rows.shape[1], len(self.keys), self.dim)
+        return self.key_order.values(self.ebc(kjt)).view(rows.shape[1], len(self.keys), self.dim)

@@ -24,6 +24,7 @@ from torchrec.modules.embedding_configs import EmbeddingBagConfig, PoolingType
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
+from recsys.embeddings.keyed import KeyOrder
 from recsys.embeddings.strategies import TablePlan
 from recsys.layers.gates import gate_penalty, soft_gate
 
@@ -57,6 +58,7 @@ class GateTables(nn.Module):
         table = EmbeddingBagConfig(name=self.name, embedding_dim=1, num_embeddings=sum(sizes), feature_names=keys,
                                    pooling=PoolingType.SUM, weight_init_min=m_init, weight_init_max=m_init)
         self.ebc = EmbeddingBagCollection(tables=[table], device=device or torch.device("meta"))
+        self.key_order = KeyOrder(keys)
         self.register_buffer("key_offset", torch.tensor([self.spans[k.table][0] for k in plan.keys],
                                                         dtype=torch.int64), persistent=False)
         self.m_init, self.tau, self.chunk_dim = float(m_init), 1.0, plan.chunk_dim
@@ -65,7 +67,7 @@ class GateTables(nn.Module):
         lengths, batch = rows.lengths(), rows.stride()
         per_key = lengths.view(len(self.key_offset), batch).sum(dim=1)
         shifted = rows.values() + torch.repeat_interleave(self.key_offset, per_key)
-        m = self.ebc(KeyedJaggedTensor(keys=rows.keys(), values=shifted, lengths=lengths, stride=batch)).values()
+        m = self.key_order.values(self.ebc(KeyedJaggedTensor(keys=rows.keys(), values=shifted, lengths=lengths, stride=batch)))
         g = soft_gate(m.float(), self.tau, self.m_init)  # (B, K)
         return (pooled.view(m.shape[0], m.shape[1], self.chunk_dim) * g.unsqueeze(-1)).view(pooled.shape)
 

@@ -18,6 +18,7 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from recsys.embeddings.buckets import bucket_torch
 from recsys.embeddings.gates import GateTables
+from recsys.embeddings.keyed import KeyOrder
 from recsys.embeddings.strategies import TablePlan
 
 
@@ -108,6 +109,7 @@ class FieldEmbedding(nn.Module):
         sum ||e||^2`` over the looked-up vectors (fbgemm's fused CPU kernels ignore weight decay)."""
         self.l2_penalty: Optional[torch.Tensor] = None
         ebc_order = [k for t in plan.tables for k in t.feature_names]
+        self.ebc_order = KeyOrder(ebc_order)
         key_order = [k.key for k in plan.keys]
         perm = [] if ebc_order == key_order else [
             c for k in key_order for c in range(ebc_order.index(k) * plan.chunk_dim, (ebc_order.index(k) + 1) * plan.chunk_dim)]
@@ -118,7 +120,7 @@ class FieldEmbedding(nn.Module):
     def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
         """``features``: KJT of raw ids, keys = fields. Returns ``(B, F, D)``."""
         rows = self.remap(features)
-        pooled = self.ebc(rows).values()
+        pooled = self.ebc_order.values(self.ebc(rows))
         if self.training and self.l2:
             self.l2_penalty = 0.5 * self.l2 * pooled.float().pow(2).sum()
         if self.gates is not None:

@@ -146,7 +146,7 @@ class Trainer:
         for batch in loader:
             batch = batch.to(self.env.device, non_blocking=True)
             self._set_lr(total_steps)
-            value = self.train_step(batch)
+            value = self.train_step(batch, batch.batch_size / loader.batch_size)
             if not math.isfinite(value):
                 raise TrainingError(f"non-finite loss ({value}) at epoch {epoch + 1}, step {self.step}; "
                                     "lower learning_rate or enable max_grad_norm")
@@ -160,16 +160,24 @@ class Trainer:
         return {"train_loss": loss_sum / max(rows, 1), "train_rows": float(rows), "train_seconds": seconds,
                 "train_samples_per_s": rows * self.env.world_size / max(seconds, 1e-9)}
 
-    def train_step(self, batch: Any) -> float:
+    def train_step(self, batch: Any, share: float = 1.0) -> float:
         """One optimizer step on ``batch`` (already on the device): step hooks, forward under
-        autocast, task loss plus penalties, backward (fbgemm updates the looked-up rows here),
-        clipping of the dense gradients, the dense step. Returns the task loss."""
+        autocast, task loss times ``share`` plus penalties, backward (fbgemm updates the
+        looked-up rows here), clipping of the dense gradients, the dense step. Returns the
+        task loss (unweighted).
+
+        ``share`` is the batch's rows over a full batch's: 1 but for an epoch's short last
+        batch. A mean over 166 rows puts 25x a 4,096-row batch's per-row gradient on each row
+        it looks up, and row-wise Adagrad, normalised by the small gradients seen so far, made
+        that one step a near-maximal move of the most frequent rows: 0.004-0.006 test AUC and
+        up to 0.02 logloss lost on 200k rows (measured, two seeds). Weighted, a short batch
+        moves the weights as its rows would within a full batch."""
         for hook in self.step_hooks:
             hook(self)
         with self._autocast():
             out = self.model(batch.dense, batch.sparse)
         task_loss = self.task.loss(out, batch.labels)
-        loss = task_loss
+        loss = task_loss * share if share != 1.0 else task_loss
         for penalty in self.penalties:
             loss = loss + penalty()
         self.optimizer.zero_grad()

@@ -36,21 +36,33 @@ def _worker(rank: int, world: int, port: int, data: str, run: str, model: str, e
     from recsys.training.job import run_training
     from recsys.training.runconfig import resolve
 
+    base = {"embedding": "unified", "embedding_budget": "20000rows", "chunks": 2}
     cfg = resolve(model, overrides={"batch_size": 1024, "dnn_hidden_units": [32], "epochs": 2, "threads": 1,
-                                    "embedding": "unified", "embedding_budget": "20000rows", "chunks": 2, **extra})
+                                    **(base if extra.get("embedding") is None else {}), **extra})
     run_training(Path(data), Path(run), cfg, progress=False)
 
 
-@pytest.mark.parametrize("model", ["deepfm"])
-def test_two_ranks_train_and_evaluate_every_row(criteo_data: Path, tmp_path: Path, model: str) -> None:
+def _exported_auc(run: Path, data: Path) -> float:
+    """Test AUC of the run's saved full weights, unsharded."""
+    from recsys.training.evaluate import evaluate_run
+
+    return float(evaluate_run(run, data)["auc"])
+
+
+@pytest.mark.parametrize("embedding", ["unified", "vocab"])
+def test_two_ranks_train_and_evaluate_every_row(criteo_data: Path, tmp_path: Path, embedding: str) -> None:
+    """Unified: one shared table, column-wise over the ranks; vocab: a table per field, table-wise.
+    Either way the exported weights score as the sharded model did."""
     run = tmp_path / "run"
-    mp.start_processes(_worker, args=(2, _free_port(), str(criteo_data), str(run), model, {}), nprocs=2,
+    extra = {} if embedding == "unified" else {"embedding": "vocab"}
+    mp.start_processes(_worker, args=(2, _free_port(), str(criteo_data), str(run), "deepfm", extra), nprocs=2,
                        join=True, start_method="spawn")
     metrics = json.loads((run / "metrics.json").read_text())
     splits = open_dataset(criteo_data).manifest["splits"]
     assert metrics["world_size"] == 2 and metrics["epochs"] == 2
     assert metrics["test"]["rows"] == splits["test"] and metrics["val"]["rows"] == splits["val"]
     assert metrics["test"]["auc"] > 0.62
+    assert _exported_auc(run, criteo_data) == pytest.approx(metrics["test"]["auc"], abs=1e-4)
     assert (run / "checkpoints" / "epoch-2.rank0.pt").is_file() and (run / "checkpoints" / "epoch-2.rank1.pt").is_file()
     assert (run / "model.pt").is_file()
     # Dense weights are data-parallel: both ranks must hold the same values after training.
@@ -71,6 +83,7 @@ def test_two_ranks_search_optfs_gates_and_retrain_pruned(criteo_data: Path, tmp_
     assert metrics["embedding_bytes"] < metrics["embedding_bytes_unpruned"]
     assert metrics["test"]["rows"] == open_dataset(criteo_data).manifest["splits"]["test"]
     assert metrics["test"]["auc"] > 0.62 and (run / "optfs" / "fields.tsv").is_file()
+    assert _exported_auc(run, criteo_data) == pytest.approx(metrics["test"]["auc"], abs=1e-4)
 
 
 def test_two_ranks_search_optinter_and_retrain_the_chosen_pairs(criteo_data: Path, tmp_path: Path) -> None:
@@ -84,3 +97,4 @@ def test_two_ranks_search_optinter_and_retrain_the_chosen_pairs(criteo_data: Pat
     assert metrics["world_size"] == 2 and metrics["optinter"]["pairs"] == 4
     assert metrics["test"]["rows"] == open_dataset(criteo_data).manifest["splits"]["test"]
     assert metrics["test"]["auc"] > 0.62 and (run / "optinter" / "methods.tsv").is_file()
+    assert _exported_auc(run, criteo_data) == pytest.approx(metrics["test"]["auc"], abs=1e-4)
