@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
@@ -42,7 +41,11 @@ def row_groups(files: list[Path]) -> list[RowGroup]:
 
 @dataclass
 class _Columns:
-    """A block of rows as arrays: dense ``(N, Nd)`` f32, ids ``(F, N)`` i64, labels ``(N,)`` f32."""
+    """A block of rows as arrays: dense ``(N, Nd)`` f32, ids ``(N, F)`` i64, labels ``(N,)`` f32.
+
+    Row-major ids: a shuffled batch gathers 4,096 rows of F contiguous ids (0.8 ms with the
+    transpose to the KJT's field-major order) instead of F scattered gathers (3.1 ms).
+    """
 
     dense: np.ndarray
     ids: np.ndarray
@@ -52,16 +55,12 @@ class _Columns:
         return len(self.labels)
 
     def take(self, idx: np.ndarray) -> "_Columns":
-        return _Columns(self.dense[idx], self.ids[:, idx], self.labels[idx])
+        return _Columns(self.dense[idx], self.ids[idx], self.labels[idx])
 
     @staticmethod
     def concat(parts: list["_Columns"]) -> "_Columns":
-        return _Columns(np.concatenate([p.dense for p in parts]), np.concatenate([p.ids for p in parts], axis=1),
+        return _Columns(np.concatenate([p.dense for p in parts]), np.concatenate([p.ids for p in parts]),
                         np.concatenate([p.labels for p in parts]))
-
-
-def _column(table: pa.Table, name: str, dtype: type) -> np.ndarray:
-    return table.column(name).to_numpy().astype(dtype, copy=False)
 
 
 class BatchLoader:
@@ -133,39 +132,61 @@ class BatchLoader:
             count += 1
             yield last, False
 
-    def _read(self, unit: RowGroup) -> _Columns:
+    def _read(self, units: list[RowGroup], head: Optional[_Columns] = None) -> _Columns:
+        """``head``'s rows, then the rows of ``units``, as one block: each column is converted
+        once, straight into its place in the block (no per-group stack, no concatenation)."""
         cols = self.dense + self.categorical + ([self.label] if self.label else [])
-        t = pq.ParquetFile(unit.path).read_row_group(unit.index, columns=cols)
-        n = t.num_rows
-        dense = np.stack([_column(t, c, np.float32) for c in self.dense], axis=1) if self.dense \
-            else np.zeros((n, 0), np.float32)
-        ids = np.stack([_column(t, c, np.int64) for c in self.categorical]) if self.categorical \
-            else np.zeros((0, n), np.int64)
-        labels = _column(t, self.label, np.float32) if self.label else np.zeros(n, np.float32)
-        block = _Columns(dense, ids, labels)
-        return block.take(np.arange(self.rank, n, self.world_size)) if self._stride_rows else block
+        tables = [pq.ParquetFile(u.path).read_row_group(u.index, columns=cols) for u in units]
+        at = len(head) if head is not None else 0
+        n = at + sum(t.num_rows for t in tables)
+        block = _Columns(np.empty((n, len(self.dense)), np.float32), np.empty((n, len(self.categorical)), np.int64),
+                         np.zeros(n, np.float32))
+        if head is not None:
+            block.dense[:at], block.ids[:at], block.labels[:at] = head.dense, head.ids, head.labels
+        for t in tables:
+            end = at + t.num_rows
+            for j, c in enumerate(self.dense):
+                block.dense[at:end, j] = t.column(c).to_numpy()
+            for j, c in enumerate(self.categorical):
+                block.ids[at:end, j] = t.column(c).to_numpy()
+            if self.label:
+                block.labels[at:end] = t.column(self.label).to_numpy()
+            at = end
+        return block
 
-    def _blocks(self) -> Iterator[_Columns]:
-        """Shuffled blocks of rows; leftovers smaller than a batch carry over."""
+    def _block(self, units: list[RowGroup], carry: Optional[_Columns]) -> _Columns:
+        if not self._stride_rows:
+            return self._read(units, carry)
+        parts = [self._read([u]) for u in units]  # every rank reads each group, keeps 1/world of its rows
+        return _Columns.concat(([carry] if carry is not None else []) +
+                               [p.take(np.arange(self.rank, len(p), self.world_size)) for p in parts])
+
+    def _blocks(self) -> Iterator[tuple[_Columns, Optional[np.ndarray]]]:
+        """``(block, order)``: the rows ``order`` of ``block`` (a permutation when shuffling;
+        None: every row as stored) are cut into batches. Leftovers smaller than a batch carry
+        over into the next block."""
         rng = np.random.default_rng([self.seed, self.epoch, self.rank, 1])
         units, carry = self._my_units(), None
         for start in range(0, len(units), self.shuffle_buffer):
-            parts = [self._read(u) for u in units[start : start + self.shuffle_buffer]]
-            block = _Columns.concat(([carry] if carry is not None else []) + parts)
-            if self.shuffle:
-                block = block.take(rng.permutation(len(block)))
+            block = self._block(units[start : start + self.shuffle_buffer], carry)
+            order = rng.permutation(len(block)) if self.shuffle else None
             full = len(block) - len(block) % self.batch_size
-            carry = block.take(np.arange(full, len(block))) if full < len(block) else None
+            carry = None
+            if full < len(block):
+                carry = block.take(order[full:] if order is not None else np.arange(full, len(block)))
+                if order is None:
+                    block = _Columns(block.dense[:full], block.ids[:full], block.labels[:full])
             if full:
-                yield block.take(np.arange(full)) if full < len(block) else block
+                yield block, (order[:full] if order is not None else None)
         if carry is not None:
-            yield carry
+            yield carry, None
 
     def _all_batches(self) -> Iterator[Batch]:
-        for block in self._blocks():
-            for s in range(0, len(block), self.batch_size):
-                yield self.to_batch(block.dense[s : s + self.batch_size], block.ids[:, s : s + self.batch_size],
-                                    block.labels[s : s + self.batch_size])
+        for block, order in self._blocks():
+            for s in range(0, len(block) if order is None else len(order), self.batch_size):
+                rows = slice(s, s + self.batch_size) if order is None else order[s : s + self.batch_size]
+                # (B, F) rows copied column-major: their transpose is the (F, B) field-major ids, contiguous
+                yield self.to_batch(block.dense[rows], block.ids[rows].copy(order="F").T, block.labels[rows])
 
     def _batches(self) -> Iterator[Batch]:
         """Training: at most ``len(self)`` batches, the same count on every rank."""
