@@ -4,7 +4,7 @@ scripts in ``../shared/peers/``.
 
     .venv/bin/python benchmarks/peers.py RAW --format criteo|avazu [--models deepfm,dcnv2,autoint+]
         [--peers fuxictr,deepctr] [--fuxictr-git DIR] [--peers-venv DIR] [--variant NAME:KEY=VALUE,...]
-        [--out DIR]
+        [--out DIR] [--repeat N]
 
 The raw file is reordered by ``peer_order.py`` so that ``recsys prepare --split sequential``
 gives exactly the peers' random 8:1:1 split (numpy permutation, seed 2024); every side trains
@@ -12,7 +12,9 @@ one epoch at dim 16, batch 4096, 2 threads, and is tested on the same rows. Our 
 at the shipped precision (bf16 hidden layers) and at fp32; ratios compare same-precision runs
 (FuxiCTR and DeepCTR-Torch train fp32). ``--variant`` adds runs of ours with config overrides
 (e.g. ``--variant nobn:batch_norm=false``) for the ablations in docs/benchmarks.md. Results are
-printed as a table and written to ``OUT/results.json``.
+printed as a table and written to ``OUT/results.json``. ``--repeat N`` alternates our runs and
+the peers' N times and reports each side's medians (with the range of its speed): this machine
+drifts 10-40% between runs, so one pair of runs can misstate a speed ratio by as much.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -116,29 +119,53 @@ def main() -> None:
     p.add_argument("--peers-venv", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "peers" / "venv")
     p.add_argument("--fuxictr-git", type=Path, default=Path("/work/.mirror/reczoo+FuxiCTR/repo"))
     p.add_argument("--out", type=Path, default=Path("bench_out/peers"))
+    p.add_argument("--repeat", type=int, default=1,
+                   help="alternate our runs and the peers' N times; report medians (this machine drifts 10-40%% between runs)")
     a = p.parse_args()
     out = a.out / f"{a.format}_{a.raw.stem}"
     out.mkdir(parents=True, exist_ok=True)
     data = ordered_data(a.raw, a.format, out)
     models = a.models.split(",")
+    rounds = [one_round(a, data, out, models, reuse=a.reuse and i == 0) for i in range(a.repeat)]
+    rows = [median_row(same) for same in zip(*rounds)]
+    if a.repeat > 1:
+        for i, r in enumerate(rounds):
+            print(f"round {i + 1}: " + ", ".join(f"{x['side']} {x['model']} {x['train_samples_per_s']:,.0f}/s "
+                                                  f"AUC {x['test_auc']:.4f}" for x in r))
+    (out / "results.json").write_text(json.dumps(rows, indent=1))
+    print_table(rows, ["side", "model", "precision", "train_samples_per_s", "test_auc", "test_logloss", "params",
+                       *(["speed_range"] if a.repeat > 1 else [])])
+    _ratios(rows)
+
+
+def one_round(a: argparse.Namespace, data: Path, out: Path, models: list[str], reuse: bool) -> list[dict[str, Any]]:
+    """Our runs (shipped precision, fp32, variants) then the peers', in a fixed order."""
     rows: list[dict[str, Any]] = []
     for model in models:
         shape = SAME_SHAPE[a.format].get(model, [])
-        rows.append(ours(data, out / f"run_{model}", model, shape, "recsys", a.reuse))
+        rows.append(ours(data, out / f"run_{model}", model, shape, "recsys", reuse))
         if not a.no_fp32:
-            rows.append(ours(data, out / f"run_{model}_fp32", model, [*shape, "mixed_precision=none"], "recsys", a.reuse))
+            rows.append(ours(data, out / f"run_{model}_fp32", model, [*shape, "mixed_precision=none"], "recsys", reuse))
         for v in a.variant:
             name, _, sets = v.partition(":")
             rows.append(ours(data, out / f"run_{model}_{name}", model, [*shape, *sets.split(",")], f"recsys {name}",
-                             a.reuse))
+                             reuse))
     peers = a.peers.split(",") if a.peers else []
     if "fuxictr" in peers:
         rows += fuxictr(a.raw, a.format, models, a.peers_venv, a.fuxictr_git, out / "fuxictr")
     if "deepctr" in peers:
         rows += deepctr(a.raw, a.format, models, a.peers_venv)
-    (out / "results.json").write_text(json.dumps(rows, indent=1))
-    print_table(rows, ["side", "model", "precision", "train_samples_per_s", "test_auc", "test_logloss", "params"])
-    _ratios(rows)
+    return rows
+
+
+def median_row(same: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """One side's runs over the rounds -> its medians (speed, AUC, logloss) and the spread of speed."""
+    row = dict(same[0])
+    for key in ("train_samples_per_s", "test_auc", "test_logloss"):
+        row[key] = statistics.median(r[key] for r in same)
+    if len(same) > 1:
+        row["speed_range"] = f"{min(r['train_samples_per_s'] for r in same):,.0f}-{max(r['train_samples_per_s'] for r in same):,.0f}"
+    return row
 
 
 def _ratios(rows: list[dict[str, Any]]) -> None:
