@@ -67,7 +67,7 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=8)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--deepfm", action="store_true", help="also step DeepFM (the per-row reference)")
-    p.add_argument("--profile", action="store_true", help="then print torch.profiler's top operators of the seeded search")
+    p.add_argument("--profile", choices=["all", "seeded"], help="then print torch.profiler's top operators of that search")
     a = p.parse_args()
     env = init_distributed()
     set_threads(2)
@@ -100,7 +100,7 @@ def main() -> None:
     if a.profile:
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             for b in batches:
-                steppers[1].step(b)
+                steppers[0 if a.profile == "all" else 1].step(b)
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 

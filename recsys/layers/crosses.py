@@ -128,9 +128,9 @@ class MethodMixture(nn.Module):
     """``(B, P, d)`` memorized and factorized pairs -> their mix ``w_m * mem + w_f * fac`` (+ ``w_n * 0``),
     ``w = softmax(alpha / t)`` per pair, ``alpha`` of shape ``(P, 3)`` (memorize, factorize, naive).
 
-    ``t`` is set by the trainer's annealing hook before every step. When the mix feeds a
-    linear layer ``W``, :meth:`fold` moves the weights into ``W``'s columns instead: ``W (w * x)
-    = (W diag(w)) x`` scales ``H x P d`` weights rather than ``B x P x d`` activations.
+    ``t`` is set by the trainer's annealing hook before every step. (Folding the weights into
+    the next layer's columns, ``W diag(w)``, saves scaling the activations but costs two
+    matmuls instead of one: the all-pairs search step was slower with it.)
     """
 
     METHODS = ("memorize", "factorize", "naive")
@@ -146,11 +146,6 @@ class MethodMixture(nn.Module):
     def forward(self, memorized: torch.Tensor, factorized: torch.Tensor) -> torch.Tensor:
         w = self.weights().to(memorized.dtype)
         return memorized * w[:, 0, None] + factorized * w[:, 1, None]
-
-    def fold(self, weight: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``weight`` ``(H, P * dim)`` -> its columns scaled by ``w_m`` and by ``w_f`` (per pair)."""
-        w = self.weights().to(weight.dtype)
-        return weight * w[:, 0].repeat_interleave(dim), weight * w[:, 1].repeat_interleave(dim)
 
     def choice(self, naive_margin: float = 0.0) -> list[str]:
         """Each pair's method: the better of memorize and factorize if its weight beats naive's

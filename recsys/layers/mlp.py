@@ -40,14 +40,3 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-    @property
-    def first(self) -> nn.Linear:
-        """The first Linear layer (callers that compute it themselves use :meth:`after_first`)."""
-        layer = self.net[0]
-        assert isinstance(layer, nn.Linear)
-        return layer
-
-    def after_first(self, h: torch.Tensor) -> torch.Tensor:
-        """The layers after the first Linear, applied to its output ``h``."""
-        return self.net[1:](h)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
@@ -129,23 +128,10 @@ class OptInter(nn.Module):
             subset = sparse if len(self.fac_fields) == len(self.sparse_arch.embedding.plan.fields) \
                 else sparse.permute(self.fac_fields)
             fac = self.factorize(self.fac_embedding(subset))
-        if self.mixture is not None:
+        if self.mixture is not None:  # search: the pairs mixed first, one (B, P d) block of MLP input
             assert mem is not None and fac is not None
-            return ModelOutput(self._searched(self.sparse_arch.with_raw_dense(emb.flatten(1), dense), mem, fac))
-        parts = [emb.flatten(1)] + [p.reshape(p.shape[0], -1) for p in (mem, fac) if p is not None]
+            parts = [emb.flatten(1), self.mixture(mem, fac).flatten(1)]
+        else:
+            parts = [emb.flatten(1)] + [p.reshape(p.shape[0], -1) for p in (mem, fac) if p is not None]
         x = torch.cat(parts, dim=1)
         return ModelOutput(self.mlp(self.sparse_arch.with_raw_dense(x, dense)).squeeze(-1))
-
-    def _searched(self, base: torch.Tensor, mem: torch.Tensor, fac: torch.Tensor) -> torch.Tensor:
-        """``MLP([base, mix(mem, fac)])`` with the mixture folded into the first layer's weights.
-
-        The pair columns of the first layer sit after the field columns; ``base`` holds the
-        fields and the raw dense values, so the dense columns are moved to match."""
-        assert self.mixture is not None
-        first, k = self.mlp.first, base.shape[1]
-        fields = self.sparse_arch.num_fields * self.sparse_arch.dim
-        w_base = torch.cat([first.weight[:, :fields], first.weight[:, first.in_features - (k - fields):]], dim=1)
-        w_mem, w_fac = self.mixture.fold(first.weight[:, fields:first.in_features - (k - fields)], mem.shape[-1])
-        h = F.linear(base, w_base, first.bias) + F.linear(mem.reshape(mem.shape[0], -1), w_mem) \
-            + F.linear(fac.reshape(fac.shape[0], -1), w_fac)
-        return self.mlp.after_first(h).squeeze(-1)
