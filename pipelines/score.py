@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from recsys.data.raw import require_files
 from recsys.files import check_output_file
-from recsys.scoring.predictor import Predictor, ScoreResult
+from recsys.scoring.blocks import BundleFeatures
+from recsys.threads import prefetched
+
+if TYPE_CHECKING:
+    from recsys.scoring.predictor import ScoreResult
 
 
 def is_scores_file(path: Path) -> bool:
@@ -19,6 +23,22 @@ def is_scores_file(path: Path) -> bool:
         return pq.read_schema(path).names == ["row", "score"]
     except Exception:  # noqa: BLE001 (not Parquet at all: not ours)
         return False
+
+
+def score_here(bundle: Path, inputs: list[Path], fmt: str, out: Path) -> "ScoreResult":
+    """Score in this process. The bundle's features are read first (torch-free) and the first
+    blocks are encoded in a background thread while torch is imported and the model built
+    (2-3 s of imports otherwise spent before the first row is read)."""
+    read = BundleFeatures.read(bundle)  # a bad bundle: one line, before any work starts
+    blocks = prefetched(read.blocks(inputs, fmt), 2)
+    try:
+        from recsys.scoring.predictor import Predictor
+
+        predictor = Predictor.load(bundle, read)
+    except BaseException:
+        blocks.close()  # type: ignore[attr-defined]
+        raise
+    return predictor.score_files(inputs, fmt, out, blocks)
 
 
 def main(argv: Sequence[str]) -> ScoreResult:
@@ -37,6 +57,6 @@ def main(argv: Sequence[str]) -> ScoreResult:
 
         result = score_with_ray(a.bundle, a.inputs, a.format, a.out, a.workers or 1, a.address)
     else:
-        result = Predictor.load(a.bundle).score_files(a.inputs, a.format, a.out)
+        result = score_here(a.bundle, a.inputs, a.format, a.out)
     print(f"scored {result.rows:,} rows ({result.rejected} rejected, null score) in {result.seconds:.1f}s -> {a.out}")
     return result

@@ -17,37 +17,71 @@ R = TypeVar("R")
 
 
 def prefetched(it: Iterator[T], depth: int) -> Iterator[T]:
-    """Run ``it`` in a daemon thread, ``depth`` items ahead; re-raise its errors here.
+    """Run ``it`` in a daemon thread, ``depth`` items ahead, from this call on (not from the
+    first ``next``: the work overlaps whatever the caller does before it consumes, such as
+    importing torch); re-raise its errors here, at their item's turn.
 
-    Memory: at most ``depth + 1`` items exist beyond the one the consumer holds.
+    Memory: at most ``depth + 1`` items exist beyond the one the consumer holds. Closing the
+    iterator, or dropping it unfinished, stops the thread at its next item.
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
     stop = threading.Event()
 
-    def work() -> None:
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:  # holds no reference to the consumer's iterator, so dropping it stops this
         try:
             for item in it:
-                if stop.is_set():
+                if not put(item):
                     return
-                q.put(item)
-            q.put(done)
+            put(_DONE)
         except BaseException as exc:  # forwarded to the consumer
-            q.put(exc)
+            put(_Raised(exc))
 
     threading.Thread(target=work, daemon=True).start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while not q.empty():
-            q.get_nowait()
+    return _Drain(q, stop)
+
+
+_DONE = object()
+
+
+class _Raised:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class _Drain(Iterator[T]):
+    """The consumer's side of :func:`prefetched`."""
+
+    def __init__(self, q: queue.Queue, stop: threading.Event) -> None:
+        self._q, self._stop, self._done = q, stop, False
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        item = self._q.get()
+        if item is _DONE or isinstance(item, _Raised):
+            self.close()
+            if isinstance(item, _Raised):
+                raise item.exc
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        while not self._q.empty():
+            self._q.get_nowait()
+
+    def __del__(self) -> None:
+        self._stop.set()
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:

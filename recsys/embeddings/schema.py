@@ -1,47 +1,15 @@
-"""What the model sees of a prepared dataset: fields, cardinalities, dense inputs, encoding."""
+"""Field embeddings of a :class:`~recsys.features.schema.FeatureSchema` (re-exported here)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Optional
 
 import torch
 from torch import nn
 
 from recsys.embeddings.module import FieldEmbedding
 from recsys.embeddings.strategies import EmbeddingConfig, plan_tables
-from recsys.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class FeatureSchema:
-    """Model-facing schema: ``categorical`` fields (KJT keys, in order), their id counts,
-    ``dense`` float inputs and the DATA_DIR encoding (``vocab`` or ``hash``)."""
-
-    categorical: tuple[str, ...]
-    cardinalities: tuple[int, ...]
-    dense: tuple[str, ...]
-    encoding: str
-    bucketized: tuple[str, ...] = ()
-    """Categorical fields that are bucketized dense values (Criteo's ``I1..I13`` by default)."""
-
-    @classmethod
-    def from_manifest(cls, manifest: dict[str, Any], keep: Optional[Sequence[str]] = None) -> "FeatureSchema":
-        """The schema of a dataset manifest, optionally restricted to the fields in ``keep``."""
-        feats = manifest["features"]
-        if keep is not None:
-            unknown = sorted(set(keep) - {f["name"] for f in feats})
-            if unknown:
-                raise ConfigError(f"--features names fields this dataset does not have: {', '.join(unknown)}")
-            feats = [f for f in feats if f["name"] in set(keep)]
-        cats = [f for f in feats if f["kind"] == "categorical"]
-        return cls(tuple(f["name"] for f in cats), tuple(max(int(f["cardinality"]), 1) for f in cats),
-                   tuple(f["name"] for f in feats if f["kind"] == "dense"), str(manifest["encoding"]),
-                   tuple(f["name"] for f in cats if str(f.get("transform", "")).startswith("bucket")))
-
-    @property
-    def cards(self) -> dict[str, int]:
-        return dict(zip(self.categorical, self.cardinalities))
+from recsys.features.schema import FeatureSchema
 
 
 def field_embedding(schema: FeatureSchema, cfg: EmbeddingConfig, dim: Optional[int] = None,
@@ -59,3 +27,6 @@ class DenseEmbedding(nn.Module):
 
     def forward(self, dense: torch.Tensor) -> torch.Tensor:
         return dense.unsqueeze(-1) * self.weight
+
+
+__all__ = ["DenseEmbedding", "FeatureSchema", "field_embedding"]

@@ -7,11 +7,10 @@ model's own id remapping hashes them as in training. A features hash mismatch is
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 import polars as pl
@@ -24,13 +23,13 @@ from recsys.config import from_dict
 from recsys.data import raw
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.prune import prune_model
-from recsys.embeddings.schema import FeatureSchema
 from recsys.embeddings.strategies import EmbeddingConfig
-from recsys.errors import BundleError, DataDirError
-from recsys.features.fitted import FittedFeatures, features_hash, staged_frame
+from recsys.errors import BundleError
 from recsys.memory import tune_allocator
 from recsys.models.registry import build_model, lookup
+from recsys.scoring.blocks import BundleFeatures, EncodedBlock
 from recsys.scoring.fused import fuse_lookups
+from recsys.threads import prefetched
 
 
 @dataclass
@@ -41,29 +40,20 @@ class ScoreResult:
 
 
 class Predictor:
-    """``Predictor.load(bundle).score_frame(typed)`` -> probabilities ``(N,)``."""
+    """``Predictor.load(bundle).score_typed(typed)`` -> probabilities ``(N,)``."""
 
-    def __init__(self, model: torch.nn.Module, features: FittedFeatures, schema: FeatureSchema, manifest: dict) -> None:
-        self.model, self.features, self.manifest, self.schema = model.eval(), features, manifest, schema
-        self.dense, self.categorical = list(schema.dense), list(schema.categorical)
+    def __init__(self, model: torch.nn.Module, bundle: BundleFeatures) -> None:
+        self.model, self.bundle = model.eval(), bundle
+        self.features, self.manifest, self.schema = bundle.features, bundle.manifest, bundle.schema
+        self.dense, self.categorical = list(self.schema.dense), list(self.schema.categorical)
         self._batcher = BatchLoader([], self.dense, self.categorical, batch_size=1, label=None)
 
     @classmethod
-    def load(cls, bundle: str | Path) -> "Predictor":
-        b = Path(bundle)
+    def load(cls, bundle: str | Path, read: Optional[BundleFeatures] = None) -> "Predictor":
+        """The bundle's model with its weights; ``read``: its :class:`BundleFeatures`, if already read."""
         tune_allocator()
-        try:
-            manifest = json.loads((b / "manifest.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise BundleError(f"{b}: not a bundle (manifest.json missing or unreadable)") from exc
-        if features_hash(b / "features") != manifest["features_hash"]:
-            raise BundleError(f"{b}: features artifact does not match the bundle manifest (hash mismatch)")
-        try:
-            features = FittedFeatures.load(b / "features")
-        except DataDirError as exc:
-            raise BundleError(f"{b}: {exc}") from exc
-        schema = FeatureSchema.from_manifest({"features": [f.__dict__ for f in features.fields],
-                                              "encoding": features.dataset.encoding}, manifest.get("fields"))
+        features = read or BundleFeatures.read(bundle)
+        b, manifest, schema = features.path, features.manifest, features.schema
         cfg_cls, _ = lookup(manifest["model"])
         model = build_model(manifest["model"], from_dict(cfg_cls, manifest["model_cfg"], "model_cfg"),
                             EmbeddingConfig.from_json(manifest["embedding"]), schema, torch.device("cpu"))
@@ -77,41 +67,45 @@ class Predictor:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise BundleError(f"{b}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        return cls(fuse_lookups(model), features, schema, manifest)
+        return cls(fuse_lookups(model), features)
+
+    def score_typed(self, typed: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
+        """Typed raw frame (see :func:`recsys.data.raw.typed_columns`) -> ``(N,)`` float32 probabilities."""
+        return self.score_arrays(*self.bundle.encode(typed), batch_size=batch_size)
 
     @torch.no_grad()
-    def score_typed(self, typed: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
-        """Typed raw frame (see :func:`recsys.data.raw.typed_columns`) -> ``(N,)`` float32 probabilities.
+    def score_arrays(self, dense: np.ndarray, ids: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+        """Encoded rows (:meth:`BundleFeatures.encode`) -> ``(N,)`` float32 probabilities.
 
         Always fp32, also for a model trained under bf16 autocast: a row's score then does not
         depend on which rows share its batch (bf16 kernels round differently per batch shape),
         so the service, ``recsys score`` and the in-process model agree to 1e-6."""
-        staged = staged_frame(typed, self.features.dataset)
-        n = staged.height
-        dense = staged.select(self.dense).to_numpy().astype(np.float32) if self.dense else np.zeros((n, 0), np.float32)
-        ids = self.features.ids(staged, self.categorical)
+        n = len(dense)
         out = []
         for s in range(0, n, batch_size):
             batch = self._batcher.to_batch(dense[s : s + batch_size], ids[:, s : s + batch_size],
                                            np.zeros(min(batch_size, n - s), np.float32))
-            logits = self.model(batch.dense, batch.sparse).logits  # fp32 throughout (see score_typed)
+            logits = self.model(batch.dense, batch.sparse).logits  # fp32 throughout (see above)
             out.append(torch.sigmoid(logits.float()).numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
-    def score_files(self, inputs: list[Path], fmt: str, out: Path) -> ScoreResult:
+    def score_files(self, inputs: list[Path], fmt: str, out: Path,
+                    blocks: Optional[Iterator[EncodedBlock]] = None) -> ScoreResult:
         """Score raw files into ``out`` Parquet (``row``, ``score``), one row per input row in order.
 
-        Rows that fail validation keep their place with a null score.
+        Rows that fail validation keep their place with a null score. Blocks are read and
+        encoded in a background thread, one ahead of the model (``blocks``: that iterator of
+        ``inputs``, started earlier by the caller).
         """
         start, rows, rejected = time.perf_counter(), 0, 0
         tmp = out.with_name(out.name + ".tmp")
         writer = None
         bar = tqdm(unit=" rows", unit_scale=True, desc="scoring", disable=None, mininterval=1.0)  # a TTY only
+        source = blocks if blocks is not None else prefetched(self.bundle.blocks(inputs, fmt), 1)
         try:
-            for good, bad in self._blocks(inputs, fmt):
-                scores = self.score_typed(raw.typed_columns(good, self.features.dataset))
-                frame = self._ordered(good, bad, scores, rows)
-                rows, rejected = rows + frame.height, rejected + bad.height
+            for block in source:
+                frame = self._ordered(block.good, block.bad, self.score_arrays(block.dense, block.ids), rows)
+                rows, rejected = rows + frame.height, rejected + block.bad.height
                 bar.update(frame.height)
                 table = frame.to_arrow()
                 writer = writer or pq.ParquetWriter(tmp, table.schema)
@@ -123,16 +117,12 @@ class Predictor:
             bar.close()
         except BaseException:
             bar.close()
+            getattr(source, "close", lambda: None)()  # stops the encoding thread
             if writer is not None:
                 writer.close()
             tmp.unlink(missing_ok=True)
             raise
         return ScoreResult(rows, rejected, time.perf_counter() - start)
-
-    def _blocks(self, inputs: list[Path], fmt: str) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-        for file_no, path in enumerate(inputs):
-            for parse in raw.read_blocks(path, raw.SourceFile(str(path)), self.features.dataset, fmt, file_no):
-                yield parse()
 
     @staticmethod
     def _ordered(good: pl.DataFrame, bad: pl.DataFrame, scores: np.ndarray, offset: int) -> pl.DataFrame:

@@ -57,3 +57,27 @@ def test_prefetched_runs_ahead_in_another_thread_and_forwards_errors() -> None:
         for x in prefetched(gen(), depth=1):
             out.append(x)
     assert out == [0, 1, 2] and threading.get_ident() not in threads
+
+
+def test_prefetched_starts_at_once_and_stops_when_dropped() -> None:
+    """Work starts at the call, before the first ``next`` (scoring encodes blocks while torch
+    imports); an iterator dropped unfinished stops its thread instead of leaving it blocked."""
+    produced: list[int] = []
+    finished = threading.Event()
+
+    def gen():  # type: ignore[no-untyped-def]
+        try:
+            for i in range(1000):
+                produced.append(i)
+                yield i
+        finally:
+            finished.set()
+
+    it = prefetched(gen(), depth=2)
+    deadline = time.monotonic() + 5
+    while len(produced) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(produced) == 3  # depth items queued plus the one waiting to be put, none consumed
+    assert next(it) == 0
+    del it
+    assert finished.wait(5) and len(produced) < 1000
