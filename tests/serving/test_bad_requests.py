@@ -89,7 +89,7 @@ def test_model_fault_gives_500_with_a_body(predictor: Predictor, serve: Any) -> 
         def score_typed(self, typed: Any, batch_size: int = 65536) -> np.ndarray:
             raise RuntimeError("injected fault")
 
-    broken = Broken(predictor.model, predictor.features, predictor.schema, predictor.manifest)
+    broken = Broken(predictor.model, predictor.bundle)
     client = serve(broken)
     status, body = client.score([GOOD])
     assert status == 500 and "injected fault" in body["error"]
