@@ -67,7 +67,8 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=8)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--deepfm", action="store_true", help="also step DeepFM (the per-row reference)")
-    p.add_argument("--profile", choices=["all", "seeded"], help="then print torch.profiler's top operators of that search")
+    p.add_argument("--profile", choices=["all", "seeded"],
+                   help="then print torch.profiler's top operators of that search")
     a = p.parse_args()
     env = init_distributed()
     set_threads(2)

@@ -120,7 +120,8 @@ def main() -> None:
     p.add_argument("--fuxictr-git", type=Path, default=Path("/work/.mirror/reczoo+FuxiCTR/repo"))
     p.add_argument("--out", type=Path, default=Path("bench_out/peers"))
     p.add_argument("--repeat", type=int, default=1,
-                   help="alternate our runs and the peers' N times; report medians (this machine drifts 10-40%% between runs)")
+                   help="alternate our runs and the peers' N times; report medians "
+                        "(this machine drifts 10-40%% between runs)")
     a = p.parse_args()
     out = a.out / f"{a.format}_{a.raw.stem}"
     out.mkdir(parents=True, exist_ok=True)
@@ -164,7 +165,8 @@ def median_row(same: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     for key in ("train_samples_per_s", "test_auc", "test_logloss"):
         row[key] = statistics.median(r[key] for r in same)
     if len(same) > 1:
-        row["speed_range"] = f"{min(r['train_samples_per_s'] for r in same):,.0f}-{max(r['train_samples_per_s'] for r in same):,.0f}"
+        speeds = [r["train_samples_per_s"] for r in same]
+        row["speed_range"] = f"{min(speeds):,.0f}-{max(speeds):,.0f}"
     return row
 
 

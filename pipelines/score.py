@@ -36,7 +36,7 @@ def score_here(bundle: Path, inputs: list[Path], fmt: str, out: Path) -> "ScoreR
 
         predictor = Predictor.load(bundle, read)
     except BaseException:
-        blocks.close()  # type: ignore[attr-defined]
+        blocks.close()
         raise
     return predictor.score_files(inputs, fmt, out, blocks)
 

@@ -16,7 +16,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def prefetched(it: Iterator[T], depth: int) -> Iterator[T]:
+def prefetched(it: Iterator[T], depth: int) -> "Prefetched[T]":
     """Run ``it`` in a daemon thread, ``depth`` items ahead, from this call on (not from the
     first ``next``: the work overlaps whatever the caller does before it consumes, such as
     importing torch); re-raise its errors here, at their item's turn.
@@ -46,7 +46,7 @@ def prefetched(it: Iterator[T], depth: int) -> Iterator[T]:
             put(_Raised(exc))
 
     threading.Thread(target=work, daemon=True).start()
-    return _Drain(q, stop)
+    return Prefetched(q, stop)
 
 
 _DONE = object()
@@ -57,8 +57,8 @@ class _Raised:
         self.exc = exc
 
 
-class _Drain(Iterator[T]):
-    """The consumer's side of :func:`prefetched`."""
+class Prefetched(Iterator[T]):
+    """The consumer's side of :func:`prefetched`; :meth:`close` stops the producing thread."""
 
     def __init__(self, q: queue.Queue, stop: threading.Event) -> None:
         self._q, self._stop, self._done = q, stop, False
@@ -105,4 +105,4 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
                 f.cancel()
 
 
-__all__ = ["ordered_map", "prefetched"]
+__all__ = ["Prefetched", "ordered_map", "prefetched"]

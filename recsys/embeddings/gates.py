@@ -67,7 +67,8 @@ class GateTables(nn.Module):
         lengths, batch = rows.lengths(), rows.stride()
         per_key = lengths.view(len(self.key_offset), batch).sum(dim=1)
         shifted = rows.values() + torch.repeat_interleave(self.key_offset, per_key)
-        m = self.key_order.values(self.ebc(KeyedJaggedTensor(keys=rows.keys(), values=shifted, lengths=lengths, stride=batch)))
+        kjt = KeyedJaggedTensor(keys=rows.keys(), values=shifted, lengths=lengths, stride=batch)
+        m = self.key_order.values(self.ebc(kjt))
         g = soft_gate(m.float(), self.tau, self.m_init)  # (B, K)
         return (pooled.view(m.shape[0], m.shape[1], self.chunk_dim) * g.unsqueeze(-1)).view(pooled.shape)
 
