@@ -54,11 +54,11 @@ class GateTables(nn.Module):
         self.spans = {t.name: (start, size) for t, start, size in zip(plan.tables, starts, sizes)}
         """Each embedding table's rows in the gate table: ``{table: (first row, rows)}``."""
         self.name = GATE_PREFIX + (plan.prefix or "main")
-        keys = [k for t in plan.tables for k in t.feature_names]  # the embedding output's order
+        keys = [k for t in plan.tables for k in t.feature_names]  # table by table, as the embedding tables
         table = EmbeddingBagConfig(name=self.name, embedding_dim=1, num_embeddings=sum(sizes), feature_names=keys,
                                    pooling=PoolingType.SUM, weight_init_min=m_init, weight_init_max=m_init)
         self.ebc = EmbeddingBagCollection(tables=[table], device=device or torch.device("meta"))
-        self.key_order = KeyOrder(keys)
+        self.key_order = KeyOrder([k.key for k in plan.keys])  # the gated embeddings' order
         self.register_buffer("key_offset", torch.tensor([self.spans[k.table][0] for k in plan.keys],
                                                         dtype=torch.int64), persistent=False)
         self.m_init, self.tau, self.chunk_dim = float(m_init), 1.0, plan.chunk_dim

@@ -94,8 +94,6 @@ class FieldEmbedding(nn.Module):
         row_maps: a pruned plan's old-row -> new-row maps (see :class:`IdRemap`).
     """
 
-    perm: torch.Tensor
-
     def __init__(self, plan: TablePlan, device: Optional[torch.device] = None,
                  row_maps: Optional[dict[str, torch.Tensor]] = None) -> None:
         super().__init__()
@@ -108,23 +106,18 @@ class FieldEmbedding(nn.Module):
         """``embedding_regularizer``: in training, each forward leaves ``l2_penalty = l2 / 2 *
         sum ||e||^2`` over the looked-up vectors (fbgemm's fused CPU kernels ignore weight decay)."""
         self.l2_penalty: Optional[torch.Tensor] = None
-        ebc_order = [k for t in plan.tables for k in t.feature_names]
-        self.ebc_order = KeyOrder(ebc_order)
-        key_order = [k.key for k in plan.keys]
-        perm = [] if ebc_order == key_order else [
-            c for k in key_order for c in range(ebc_order.index(k) * plan.chunk_dim, (ebc_order.index(k) + 1) * plan.chunk_dim)]
-        self.register_buffer("perm", torch.tensor(perm, dtype=torch.int64), persistent=False)
+        # The collection returns its keys table by table (sharded: sharding by sharding); the
+        # fields' chunks are read back in the plan's key order, field-major.
+        self.key_order = KeyOrder([k.key for k in plan.keys])
         self.num_fields = len(plan.fields)
         self.dim = plan.chunk_dim * plan.chunks
 
     def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
         """``features``: KJT of raw ids, keys = fields. Returns ``(B, F, D)``."""
         rows = self.remap(features)
-        pooled = self.ebc_order.values(self.ebc(rows))
+        pooled = self.key_order.values(self.ebc(rows))
         if self.training and self.l2:
             self.l2_penalty = 0.5 * self.l2 * pooled.float().pow(2).sum()
         if self.gates is not None:
             pooled = self.gates(rows, pooled)
-        if self.perm.numel():
-            pooled = pooled.index_select(1, self.perm)
         return pooled.view(-1, self.num_fields, self.dim)
