@@ -31,6 +31,11 @@ from recsys.scoring.blocks import BundleFeatures, EncodedBlock
 from recsys.scoring.fused import fuse_lookups
 from recsys.threads import prefetched
 
+MODEL_BATCH_ROWS = 8192
+"""Rows per model call when scoring. The MLP's fp32 matmuls run fastest at a few thousand rows
+(the activations stay in cache): DeepFM at the Criteo shape, 2 threads, AVX2, scored 75,800
+rows/s at 8,192 rows per call against 61,600 at 65,536 (measured in one process, alternating sizes)."""
+
 
 @dataclass
 class ScoreResult:
@@ -69,12 +74,12 @@ class Predictor:
             raise BundleError(f"{b}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
         return cls(fuse_lookups(model), features)
 
-    def score_typed(self, typed: pl.DataFrame, batch_size: int = 65536) -> np.ndarray:
+    def score_typed(self, typed: pl.DataFrame, batch_size: int = MODEL_BATCH_ROWS) -> np.ndarray:
         """Typed raw frame (see :func:`recsys.data.raw.typed_columns`) -> ``(N,)`` float32 probabilities."""
         return self.score_arrays(*self.bundle.encode(typed), batch_size=batch_size)
 
     @torch.no_grad()
-    def score_arrays(self, dense: np.ndarray, ids: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    def score_arrays(self, dense: np.ndarray, ids: np.ndarray, batch_size: int = MODEL_BATCH_ROWS) -> np.ndarray:
         """Encoded rows (:meth:`BundleFeatures.encode`) -> ``(N,)`` float32 probabilities.
 
         Always fp32, also for a model trained under bf16 autocast: a row's score then does not
