@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,8 @@ from recsys.scoring.predictor import Predictor
 from recsys.stats import roc_auc
 from recsys.training.job import run_training
 from recsys.training.runconfig import resolve
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +135,12 @@ def test_bundle_written_with_the_old_embedding_keys_still_loads(bundle: Path, tm
                                if c not in rows.columns]).select(new.features.dataset.columns)
     typed = raw.typed_columns(frame.with_columns(pl.col(new.features.dataset.label).fill_null("0")), new.features.dataset)
     assert np.array_equal(new.score_typed(typed), old.score_typed(typed))
+
+
+def test_the_score_timeline_benchmark_scores_every_row(bundle: Path, synth_criteo: tuple[Path, dict]) -> None:
+    raw_file = synth_criteo[0]
+    rows = sum(1 for _ in open(raw_file))
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "score_timeline.py"), str(bundle), str(raw_file),
+                           "--batch-rows", "1000"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"({rows:,} rows" in proc.stdout and "imports done" in proc.stdout and "total" in proc.stdout
