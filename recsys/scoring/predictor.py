@@ -32,9 +32,10 @@ from recsys.scoring.fused import fuse_lookups
 from recsys.threads import prefetched
 
 MODEL_BATCH_ROWS = 8192
-"""Rows per model call when scoring. The MLP's fp32 matmuls run fastest at a few thousand rows
-(the activations stay in cache): DeepFM at the Criteo shape, 2 threads, AVX2, scored 75,800
-rows/s at 8,192 rows per call against 61,600 at 65,536 (measured in one process, alternating sizes)."""
+"""Rows per model call when scoring. The fp32 matmuls ran faster at a few thousand rows: alone in
+one process (alternating sizes), DeepFM at the Criteo shape, 2 threads, AVX2, scored 75,800
+rows/s at 8,192 rows per call against 61,600 at 65,536. In ``recsys score``, where the encoder
+thread shares the cores, the difference was within the machine's noise."""
 
 
 @dataclass
