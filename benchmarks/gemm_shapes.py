@@ -1,0 +1,57 @@
+"""The three matmuls of an MLP layer's training step on this CPU, in the layouts autograd uses
+and in the alternatives, for the input widths our models feed their first layer.
+
+    .venv/bin/python benchmarks/gemm_shapes.py [--batch 4096] [--out-width 400]
+        [--widths 3029 1581 624 400] [--rounds 5]
+
+For ``y = x W^T`` (``x``: batch x K, ``W``: N x K, row-major as ``nn.Linear`` holds it) autograd
+computes ``dX = g W`` and, to give ``W.grad`` W's layout, ``dW = g^T x``. The same products can
+be formed as ``dW = (x^T g)^T`` (the layout a column-major W would get for free) and
+``dX = (W^T g^T)^T`` (a transposed result). Prints ms and GFLOP/s per variant, median of
+``--rounds`` alternating rounds (torch threads: 2, as our benchmarks run). Which one BLAS runs
+fastest depends on the library and the CPU, so measure before changing a layer's layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+
+def variants(x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
+    return {"forward x W^T": lambda: x @ w.t(),
+            "dX = g W (autograd)": lambda: g @ w,
+            "dX = (W^T g^T)^T": lambda: (w.t() @ g.t()).t(),
+            "dW = g^T x (autograd)": lambda: g.t() @ x,
+            "dW = (x^T g)^T": lambda: (x.t() @ g).t()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--batch", type=int, default=4096)
+    p.add_argument("--out-width", type=int, default=400)
+    p.add_argument("--widths", type=int, nargs="+", default=[3029, 1581, 624, 400])
+    p.add_argument("--rounds", type=int, default=5)
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    for k in a.widths:
+        x, w, g = torch.randn(a.batch, k), torch.randn(a.out_width, k), torch.randn(a.batch, a.out_width)
+        fs = variants(x, w, g)
+        times: dict[str, list[float]] = {name: [] for name in fs}
+        for _ in range(a.rounds):
+            for name, f in fs.items():
+                t0 = time.perf_counter()
+                f()
+                times[name].append(time.perf_counter() - t0)
+        flop = 2 * a.batch * k * a.out_width
+        for name, ts in times.items():
+            m = statistics.median(ts)
+            print(f"K={k:5d}  {name:24s} {1000 * m:7.1f} ms  {flop / m / 1e9:5.0f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()
