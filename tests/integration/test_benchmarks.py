@@ -38,3 +38,8 @@ def test_optinter_benchmark_runs_every_case(tmp_path: Path) -> None:
     out = _run("optinter.py", "--rows", "5000", "--out", str(tmp_path))
     assert "OutRank-seeded search:" in out and "optinter all memorize" in out
     assert (tmp_path / "optinter.csv").read_text().count("\n") == 6
+
+
+def test_gemm_shapes_benchmark_times_every_variant() -> None:
+    out = _run("gemm_shapes.py", "--batch", "64", "--out-width", "8", "--widths", "16", "--rounds", "1")
+    assert out.count("K=   16") == 5 and "dW = (x^T g)^T" in out and "GFLOP/s" in out
