@@ -29,6 +29,7 @@ from recsys.layers.mlp import MLP  # noqa: E402
 from recsys.models.registry import build_model  # noqa: E402
 from recsys.precision import autocast  # noqa: E402
 from recsys.tasks.ctr import CTRTask  # noqa: E402
+from recsys.memory import tune_allocator  # noqa: E402
 from recsys.training.env import init_distributed, set_threads  # noqa: E402
 from recsys.training.job import loaders  # noqa: E402
 from recsys.training.parallel import build_optimizer, shard  # noqa: E402
@@ -95,6 +96,7 @@ def main() -> None:
     info = open_dataset(a.data)
     env = init_distributed()
     set_threads(2)
+    tune_allocator()  # as recsys train does: freed blocks reused, not mapped afresh every step
     schema = FeatureSchema.from_manifest(info.manifest, cfg.features)
     train = loaders(info, schema, cfg, env.rank, env.world_size)["train"]
     model = shard(build_model(cfg.model, cfg.model_cfg, cfg.embedding, schema, env.device), cfg.train, env)

@@ -51,8 +51,8 @@ class _GatheredProducts(torch.autograd.Function):
     ``index_add_`` along that leading axis (block adds, no scatter inside a batch row). The
     batch-major gather with a slot-to-field incidence matmul it replaces spent two ``(B, 2P, d)``
     copies on the way: forward and backward of the products with the MLP input's concatenation at
-    B = 4096, alternating in one process, 130 scattered pairs (a retrain's) 71-112 -> 47-56 ms,
-    50 (a seeded search's) 25-28 -> 20-22 ms."""
+    B = 4096, alternating in one process with the allocator set as in training, 130 scattered
+    pairs (a retrain's) 59-60 -> 43-48 ms, 50 (a seeded search's) 24 -> 18-20 ms."""
 
     @staticmethod
     def forward(ctx: Any, emb: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
