@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
 import polars as pl
@@ -29,7 +29,7 @@ from recsys.memory import tune_allocator
 from recsys.models.registry import build_model, lookup
 from recsys.scoring.blocks import BundleFeatures, EncodedBlock
 from recsys.scoring.fused import fuse_lookups
-from recsys.threads import prefetched
+from recsys.threads import Prefetched, prefetched
 
 MODEL_BATCH_ROWS = 8192
 """Rows per model call when scoring. The fp32 matmuls ran faster at a few thousand rows: alone in
@@ -96,12 +96,12 @@ class Predictor:
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def score_files(self, inputs: list[Path], fmt: str, out: Path,
-                    blocks: Optional[Iterator[EncodedBlock]] = None) -> ScoreResult:
+                    blocks: Optional[Prefetched[EncodedBlock]] = None) -> ScoreResult:
         """Score raw files into ``out`` Parquet (``row``, ``score``), one row per input row in order.
 
         Rows that fail validation keep their place with a null score. Blocks are read and
-        encoded in a background thread, one ahead of the model (``blocks``: that iterator of
-        ``inputs``, started earlier by the caller).
+        encoded in a background thread ahead of the model (``blocks``: that thread's iterator over
+        ``inputs``, started earlier by the caller; else one is started here, one block ahead).
         """
         start, rows, rejected = time.perf_counter(), 0, 0
         tmp = out.with_name(out.name + ".tmp")
@@ -123,7 +123,7 @@ class Predictor:
             bar.close()
         except BaseException:
             bar.close()
-            getattr(source, "close", lambda: None)()  # stops the encoding thread
+            source.close()  # stops the encoding thread
             if writer is not None:
                 writer.close()
             tmp.unlink(missing_ok=True)
