@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recsys.data.dataset_dir import open_dataset  # noqa: E402
 from recsys.embeddings.schema import FeatureSchema  # noqa: E402
-from recsys.models.registry import build_model  # noqa: E402
 from recsys.memory import tune_allocator  # noqa: E402
+from recsys.models.registry import build_model  # noqa: E402
 from recsys.training.env import init_distributed, set_threads  # noqa: E402
 from recsys.training.job import loaders  # noqa: E402
 from recsys.training.loop import Trainer  # noqa: E402

@@ -26,10 +26,10 @@ from recsys.config import parse_set_args  # noqa: E402
 from recsys.data.dataset_dir import open_dataset  # noqa: E402
 from recsys.embeddings.schema import FeatureSchema  # noqa: E402
 from recsys.layers.mlp import MLP  # noqa: E402
+from recsys.memory import tune_allocator  # noqa: E402
 from recsys.models.registry import build_model  # noqa: E402
 from recsys.precision import autocast  # noqa: E402
 from recsys.tasks.ctr import CTRTask  # noqa: E402
-from recsys.memory import tune_allocator  # noqa: E402
 from recsys.training.env import init_distributed, set_threads  # noqa: E402
 from recsys.training.job import loaders  # noqa: E402
 from recsys.training.parallel import build_optimizer, shard  # noqa: E402
