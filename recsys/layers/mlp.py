@@ -7,12 +7,14 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from recsys.layers.linear import OneDnnLinear
 from recsys.layers.logit import LogitLinear
 
 
 class MLP(nn.Module):
     """``(B, in_dim) -> (B, units[-1])`` or ``(B, out_dim)``: Linear -> [BatchNorm | LayerNorm] -> ReLU -> [Dropout],
-    then an fp32 output layer (:class:`LogitLinear`) when ``out_dim`` is given.
+    then an fp32 output layer (:class:`LogitLinear`) when ``out_dim`` is given. The Linears are
+    :class:`OneDnnLinear` (oneDNN for large fp32 CPU batches), with the ReLU inside when no norm sits between.
 
     Example:
         >>> MLP(8, [4, 4], out_dim=1)(torch.zeros(2, 8)).shape
@@ -24,12 +26,14 @@ class MLP(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for width in units:
-            layers.append(nn.Linear(in_dim, width))
+            normed = batch_norm or layer_norm
+            layers.append(OneDnnLinear(in_dim, width, relu=not normed))  # the ReLU in the matmul when nothing sits between
             if batch_norm:
                 layers.append(nn.BatchNorm1d(width))
             elif layer_norm:
                 layers.append(nn.LayerNorm(width))
-            layers.append(nn.ReLU(inplace=True))  # on the Linear/norm output, which nothing else keeps
+            # the ReLU's place is kept (state-dict keys of earlier bundles); in-place on the norm's output, which nothing else keeps
+            layers.append(nn.ReLU(inplace=True) if normed else nn.Identity())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             in_dim = width

@@ -25,6 +25,7 @@ from recsys.data.loader import BatchLoader
 from recsys.embeddings.prune import prune_model
 from recsys.embeddings.strategies import EmbeddingConfig
 from recsys.errors import BundleError
+from recsys.layers.linear import onednn_dense_layers
 from recsys.memory import tune_allocator
 from recsys.models.registry import build_model, lookup
 from recsys.scoring.blocks import BundleFeatures, EncodedBlock
@@ -73,7 +74,7 @@ class Predictor:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise BundleError(f"{b}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        return cls(fuse_lookups(model), features)
+        return cls(onednn_dense_layers(fuse_lookups(model)), features)
 
     def score_typed(self, typed: pl.DataFrame, batch_size: int = MODEL_BATCH_ROWS) -> np.ndarray:
         """Typed raw frame (see :func:`recsys.data.raw.typed_columns`) -> ``(N,)`` float32 probabilities."""

@@ -42,4 +42,7 @@ def test_optinter_benchmark_runs_every_case(tmp_path: Path) -> None:
 
 def test_gemm_shapes_benchmark_times_every_variant() -> None:
     out = _run("gemm_shapes.py", "--batch", "64", "--out-width", "8", "--widths", "16", "--rounds", "1")
-    assert out.count("K=   16") == 5 and "dW = (x^T g)^T" in out and "GFLOP/s" in out
+    from recsys.layers.linear import onednn_enabled
+
+    assert out.count("K=   16") == 6 + 3 * onednn_enabled() and "dW = (x^T g)^T" in out and "GFLOP/s" in out
+    assert ("dX = g W (oneDNN)" in out) == onednn_enabled()
