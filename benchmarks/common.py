@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 
 def rss_mib(peak: bool = True) -> float:
@@ -24,10 +25,12 @@ def rss_mib(peak: bool = True) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 if peak else 0.0
 
 
-def run_measured(cmd: Sequence[str]) -> dict[str, Any]:
-    """Run ``cmd`` in a child under /usr/bin/time -v: wall seconds and peak RSS (MB)."""
+def run_measured(cmd: Sequence[str], env: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """Run ``cmd`` in a child under /usr/bin/time -v: wall seconds and peak RSS (MB).
+    ``env``: variables added to this process's environment for the child."""
     start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
+                          env={**os.environ, **env} if env else None)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
