@@ -3,10 +3,11 @@
 On CPU, PyTorch's fp32 ``nn.Linear`` is MKL's ``sgemm``. On the AVX2-only AMD machine this
 project measures on, oneDNN's linear (``torch.ops.mkldnn._linear_pointwise``, the kernel
 ``torch.compile``'s CPU freezing uses, with the ReLU fused into it) ran DeepFM's 400x3 MLP
-forward at 103-108 GFLOP/s against MKL's 79-83 (8,192 rows, 2 threads, alternating in one
-process), and the input gradient ``dX = g W`` as a oneDNN linear over ``W^T`` at 65-94 against
-39-78 (``benchmarks/gemm_shapes.py`` compares every product per layer shape). The weight
-gradient stays on MKL: oneDNN needs both operands transposed and copied and measured slower.
+forward 1.15-1.19x faster than MKL (8,192 rows, 2 threads, alternating in one process:
+``benchmarks/onednn.py``, which also steps whole models both ways), and the input gradient
+``dX = g W`` as a oneDNN linear over ``W^T`` at 65-94 GFLOP/s against 39-78
+(``benchmarks/gemm_shapes.py`` compares every product per layer shape). The weight gradient
+stays on MKL: oneDNN needs both operands transposed and copied and measured slower.
 
 Results are fp32 with another summation order (logits within a few 1e-6 of MKL's). Small
 batches keep MKL: oneDNN builds a kernel per new shape (2-5 ms the first time), which a

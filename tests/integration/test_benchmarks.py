@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -46,3 +48,12 @@ def test_gemm_shapes_benchmark_times_every_variant() -> None:
 
     assert out.count("K=   16") == 6 + 3 * onednn_enabled() and "dW = (x^T g)^T" in out and "GFLOP/s" in out
     assert ("dX = g W (oneDNN)" in out) == onednn_enabled()
+
+
+def test_onednn_benchmark_compares_both_kernels() -> None:
+    from recsys.layers.linear import onednn_enabled
+
+    if not onednn_enabled():
+        pytest.skip("this PyTorch has no oneDNN linear")
+    out = _run("onednn.py", "--rows", "64", "--rounds", "1")
+    assert out.count("MLP forward, 64 rows") == 2 and "largest difference" in out
