@@ -37,7 +37,7 @@ def variants(x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> dict[str, Cal
           "dX = (W^T g^T)^T": lambda: (w.t() @ g.t()).t(),
           "dW = g^T x (autograd)": lambda: g.t() @ x,
           "dW = (x^T g)^T": lambda: (x.t() @ g).t()}
-    if onednn_enabled():  # oneDNN's linear (what recsys score runs from 2,048 rows), copies included
+    if onednn_enabled():  # oneDNN's linear (what OneDnnLinear runs from 2,048 rows), copies included
         linear = torch.ops.mkldnn._linear_pointwise
         fs["forward + ReLU (oneDNN)"] = lambda: linear(x, w, None, "relu", [], "")
         fs["dX = g W (oneDNN)"] = lambda: linear(g, w.t().contiguous(), None, "none", [], "")
