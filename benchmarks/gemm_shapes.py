@@ -10,7 +10,7 @@ be formed as ``dW = (x^T g)^T`` (the layout a column-major W would get for free)
 ``dX = (W^T g^T)^T`` (a transposed result). Prints ms and GFLOP/s per variant, median of
 ``--rounds`` alternating rounds (torch threads: 2, as our benchmarks run). Which one BLAS runs
 fastest depends on the library and the CPU, so measure before changing a layer's layout.
-Where PyTorch has oneDNN, its linear (``torch.ops.mkldnn._linear_pointwise``) runs the same
+Where PyTorch has oneDNN, its linear (``recsys.layers.linear.onednn_linear``) runs the same
 products beside MKL's, with the copies its row-major inputs need counted.
 """
 
@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recsys.layers.linear import onednn_enabled  # noqa: E402
+from recsys.layers.linear import onednn_enabled, onednn_linear  # noqa: E402
 
 
 def variants(x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
@@ -38,10 +38,9 @@ def variants(x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> dict[str, Cal
           "dW = g^T x (autograd)": lambda: g.t() @ x,
           "dW = (x^T g)^T": lambda: (x.t() @ g).t()}
     if onednn_enabled():  # oneDNN's linear (what OneDnnLinear runs from 2,048 rows), copies included
-        linear = torch.ops.mkldnn._linear_pointwise
-        fs["forward + ReLU (oneDNN)"] = lambda: linear(x, w, None, "relu", [], "")
-        fs["dX = g W (oneDNN)"] = lambda: linear(g, w.t().contiguous(), None, "none", [], "")
-        fs["dW = g^T x (oneDNN)"] = lambda: linear(g.t().contiguous(), x.t().contiguous(), None, "none", [], "")
+        fs["forward + ReLU (oneDNN)"] = lambda: onednn_linear(x, w, None, True)
+        fs["dX = g W (oneDNN)"] = lambda: onednn_linear(g, w.t().contiguous(), None, False)
+        fs["dW = g^T x (oneDNN)"] = lambda: onednn_linear(g.t().contiguous(), x.t().contiguous(), None, False)
     return fs
 
 

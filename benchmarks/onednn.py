@@ -4,9 +4,9 @@ machine's drift (10-40% between runs) cancels out of the ratio.
     .venv/bin/python benchmarks/onednn.py [--data DATA_DIR] [--models deepfm optinter]
         [--rows 8192] [--rounds 15] [--step-rounds 4] [--batches 6]
 
-1. DeepFM's MLP (624 -> 400 -> 400 -> 400, ReLU) forward on ``--rows`` random rows: MKL's
-   ``addmm`` + ReLU against oneDNN's linear with the ReLU fused (what
-   :class:`recsys.layers.linear.OneDnnLinear` runs), GFLOP/s medians and the largest difference.
+1. DeepFM's MLP (:class:`recsys.layers.mlp.MLP`, 624 -> 400 -> 400 -> 400) forward on ``--rows``
+   random rows with ``RECSYS_ONEDNN`` flipped between rounds: MKL's ``addmm`` + ReLU against
+   oneDNN's linear with the ReLU fused, GFLOP/s medians and the largest difference.
 2. With ``--data`` (a prepared dataset directory): each model's training step, built and sharded
    as ``recsys train`` builds it, on the same cached batches, with ``RECSYS_ONEDNN`` flipped
    between rounds (the layer reads it every call): ms per step, medians, and the speed-up.
@@ -20,50 +20,34 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
-
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recsys.layers.linear import onednn_enabled  # noqa: E402
+from recsys.layers.mlp import MLP  # noqa: E402
 from recsys.memory import tune_allocator  # noqa: E402
 
 
 def mlp_forward(rows: int, rounds: int) -> None:
     torch.manual_seed(0)
-    widths = [624, 400, 400, 400]
-    layers = [(torch.randn(o, i) * 0.05, torch.zeros(o)) for i, o in zip(widths, widths[1:])]
-    x = torch.randn(rows, widths[0])
-
-    def mkl() -> torch.Tensor:
-        h = x
-        for w, b in layers:
-            h = torch.relu_(torch.addmm(b, h, w.t()))
-        return h
-
-    def onednn() -> torch.Tensor:
-        h = x
-        for w, b in layers:
-            h = torch.ops.mkldnn._linear_pointwise(h, w, b, "relu", [], "")
-        return h
-
-    fs: dict[str, Callable[[], torch.Tensor]] = {"MKL addmm + ReLU": mkl, "oneDNN linear, ReLU fused": onednn}
-    times: dict[str, list[float]] = {name: [] for name in fs}
+    mlp = MLP(624, [400, 400, 400]).eval()  # DeepFM's tower: OneDnnLinear layers with the ReLU inside
+    x = torch.randn(rows, 624)
+    times: dict[str, list[float]] = {"1": [], "0": []}
+    outputs: dict[str, torch.Tensor] = {}
     with torch.no_grad():
-        for f in fs.values():
-            f()
-        for _ in range(rounds):
-            for name, f in fs.items():
+        for _ in range(rounds + 1):  # the first round warms both kernels up and is not counted
+            for flag in times:
+                os.environ["RECSYS_ONEDNN"] = flag
                 t0 = time.perf_counter()
-                f()
-                times[name].append(time.perf_counter() - t0)
-        diff = (mkl() - onednn()).abs().max().item()
-    flop = 2 * rows * sum(i * o for i, o in zip(widths, widths[1:]))
-    for name, ts in times.items():
-        print(f"MLP forward, {rows} rows, {name:26s} {1000 * statistics.median(ts):7.1f} ms  "
-              f"{flop / statistics.median(ts) / 1e9:5.1f} GFLOP/s")
-    print(f"largest difference of the outputs: {diff:.2e}")
+                outputs[flag] = mlp(x)
+                times[flag].append(time.perf_counter() - t0)
+    os.environ.pop("RECSYS_ONEDNN")
+    flop = 2 * rows * (624 * 400 + 2 * 400 * 400)
+    for flag, name in (("0", "MKL addmm + ReLU"), ("1", "oneDNN linear, ReLU fused")):
+        m = statistics.median(times[flag][1:])
+        print(f"MLP forward, {rows} rows, {name:26s} {1000 * m:7.1f} ms  {flop / m / 1e9:5.1f} GFLOP/s")
+    print(f"largest difference of the outputs: {(outputs['1'] - outputs['0']).abs().max().item():.2e}")
 
 
 def steps(data: Path, model: str, step_rounds: int, batches: int) -> None:

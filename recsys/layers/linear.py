@@ -3,7 +3,7 @@
 On CPU, PyTorch's fp32 ``nn.Linear`` is MKL's ``sgemm``. On the AVX2-only AMD machine this
 project measures on, oneDNN's linear (``torch.ops.mkldnn._linear_pointwise``, the kernel
 ``torch.compile``'s CPU freezing uses, with the ReLU fused into it) ran DeepFM's 400x3 MLP
-forward 1.15-1.19x faster than MKL (8,192 rows, 2 threads, alternating in one process:
+forward 1.15-1.26x faster than MKL (8,192 rows, 2 threads, alternating in one process:
 ``benchmarks/onednn.py``, which also steps whole models both ways), and the input gradient
 ``dX = g W`` as a oneDNN linear over ``W^T`` at 65-94 GFLOP/s against 39-78
 (``benchmarks/gemm_shapes.py`` compares every product per layer shape). The weight gradient
@@ -32,16 +32,17 @@ score``'s model calls of 8,192); smaller ones through MKL."""
 
 
 @functools.lru_cache(maxsize=None)
-def _has_onednn_linear() -> bool:
+def _hasonednn_linear() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
 def onednn_enabled() -> bool:
     """Whether this PyTorch has oneDNN's fused linear and ``RECSYS_ONEDNN`` is not ``0``."""
-    return os.environ.get("RECSYS_ONEDNN", "1") != "0" and _has_onednn_linear()
+    return os.environ.get("RECSYS_ONEDNN", "1") != "0" and _hasonednn_linear()
 
 
-def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], relu: bool) -> torch.Tensor:
+def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], relu: bool) -> torch.Tensor:
+    """``relu?(x W^T + b)`` by oneDNN, ``x``: ``(B, in)`` row-major, ``weight``: ``(out, in)``."""
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "relu" if relu else "none", [], "")
 
 
@@ -51,7 +52,7 @@ class _OneDnnLinearFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                 relu: bool) -> torch.Tensor:
-        y = _onednn_linear(x, weight, bias, relu)
+        y = onednn_linear(x, weight, bias, relu)
         ctx.relu, ctx.has_bias = relu, bias is not None
         ctx.save_for_backward(x, weight, y if relu else None)
         return y
@@ -62,7 +63,7 @@ class _OneDnnLinearFunction(torch.autograd.Function):
         g = g.contiguous()
         if ctx.relu:
             g = torch.ops.aten.threshold_backward(g, y, 0)
-        dx = _onednn_linear(g, weight.t().contiguous(), None, False) if ctx.needs_input_grad[0] else None
+        dx = onednn_linear(g, weight.t().contiguous(), None, False) if ctx.needs_input_grad[0] else None
         dw = g.t().mm(x) if ctx.needs_input_grad[1] else None
         db = g.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return dx, dw, db, None
@@ -90,7 +91,7 @@ class OneDnnLinear(nn.Linear):
                 and self.weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu") and onednn_enabled()):
             if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
                 return _OneDnnLinearFunction.apply(x.contiguous(), self.weight, self.bias, self.relu)
-            return _onednn_linear(x.contiguous(), self.weight, self.bias, self.relu)
+            return onednn_linear(x.contiguous(), self.weight, self.bias, self.relu)
         y = F.linear(x, self.weight, self.bias)
         return F.relu(y, inplace=True) if self.relu else y
 
@@ -116,4 +117,4 @@ def onednn_dense_layers(model: nn.Module) -> nn.Module:
     return model
 
 
-__all__ = ["ONEDNN_MIN_ROWS", "OneDnnLinear", "onednn_dense_layers", "onednn_enabled"]
+__all__ = ["ONEDNN_MIN_ROWS", "OneDnnLinear", "onednn_dense_layers", "onednn_enabled", "onednn_linear"]

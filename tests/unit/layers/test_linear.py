@@ -34,8 +34,8 @@ def _grads(layer: nn.Linear, x: torch.Tensor, forward) -> tuple[torch.Tensor, ..
 def test_onednn_path_matches_linear_in_values_and_gradients(relu: bool, bias: bool,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    kernel = linear_module._onednn_linear
-    monkeypatch.setattr(linear_module, "_onednn_linear", lambda *a: calls.append(a[0].shape) or kernel(*a))
+    kernel = linear_module.onednn_linear
+    monkeypatch.setattr(linear_module, "onednn_linear", lambda *a: calls.append(a[0].shape) or kernel(*a))
     torch.manual_seed(0)
     layer = OneDnnLinear(48, 32, bias=bias, relu=relu)
     x = torch.randn(ONEDNN_MIN_ROWS + 5, 48)
