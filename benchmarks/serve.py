@@ -1,5 +1,7 @@
 """Load on the scoring service: 8 concurrent keep-alive connections on loopback, N requests each,
-of 1 row and of 256 rows; p50/p99 latency, rows/s, errors.
+of 1 row and of 256 rows; p50/p99 latency, rows/s, errors, and the service's CPU microseconds per
+row (all its processes; steadier than rows/s, which moves with how the 8 connections fell on
+the worker processes).
 
     .venv/bin/python benchmarks/serve.py [--bundle DIR] [--requests 2000] [--connections 8] [--workers 1 2]
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -102,8 +105,30 @@ def main() -> None:
     for workers in a.workers:
         results += serve_and_load(target, bodies, workers, a)
     print_table(results, ["workers", "rows_per_request", "connections", "requests", "errors", "p50_ms", "p99_ms",
-                          "requests_per_s", "rows_per_s"])
+                          "requests_per_s", "rows_per_s", "server_cpu_us_per_row"])
     print("targets: p99 <= 25 ms at 1 row; >= 30,000 rows/s at 256 rows")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used so far by process ``root`` and its descendants, from
+    /proc: the service's share of the cores, which unlike rows/s does not depend on how the
+    connections happened to fall on the worker processes."""
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command name
+        except OSError:  # the process ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    todo, total = [root], 0.0
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total
 
 
 def serve_and_load(target: Path, bodies: dict[int, list[bytes]], workers: int, a: argparse.Namespace) -> list[dict]:
@@ -116,7 +141,9 @@ def serve_and_load(target: Path, bodies: dict[int, list[bytes]], workers: int, a
             raise RuntimeError(f"recsys serve did not become ready (exit code {proc.poll()})")
         for size in (1, 256):
             asyncio.run(load(a.port, bodies[size], a.connections, 50))  # warm-up (every worker)
+            cpu = tree_cpu_seconds(proc.pid)
             r = asyncio.run(load(a.port, bodies[size], a.connections, a.requests))
+            r["server_cpu_us_per_row"] = (tree_cpu_seconds(proc.pid) - cpu) / (r["requests"] * size) * 1e6
             results.append({"workers": workers, "rows_per_request": size, "connections": a.connections, **r})
             print(results[-1], flush=True)
     finally:
