@@ -123,11 +123,11 @@ def tree_cpu_seconds(root: int) -> float:
         pid = int(stat.parent.name)
         children.setdefault(int(fields[1]), []).append(pid)
         cpu[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    todo, total = [root], 0.0
-    while todo:
-        pid = todo.pop()
+    unvisited, total = [root], 0.0
+    while unvisited:
+        pid = unvisited.pop()
         total += cpu.get(pid, 0.0)
-        todo += children.get(pid, [])
+        unvisited += children.get(pid, [])
     return total
 
 
