@@ -50,6 +50,12 @@ def test_gemm_shapes_benchmark_times_every_variant() -> None:
     assert ("dX = g W (oneDNN)" in out) == onednn_enabled()
 
 
+def test_gemm_shapes_benchmark_times_bf16_operands() -> None:
+    out = _run("gemm_shapes.py", "--batch", "64", "--out-width", "8", "--widths", "16", "--rounds", "1",
+               "--dtype", "bfloat16")
+    assert out.count("K=   16") == 6 and "oneDNN" not in out
+
+
 def test_onednn_benchmark_compares_both_kernels() -> None:
     from recsys.layers.linear import onednn_enabled
 
