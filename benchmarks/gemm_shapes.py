@@ -33,14 +33,16 @@ from recsys.layers.linear import onednn_enabled, onednn_linear  # noqa: E402
 
 
 def variants(x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
-    """Every way of forming the layer's three products, by name (oneDNN's for fp32 operands)."""
+    """Every way of forming the layer's three products, by name. aten's matmul runs MKL on fp32
+    operands and oneDNN's bf16 kernels on bf16 ones; the explicit oneDNN linear only for fp32."""
+    fp32 = x.dtype == torch.float32
     fs = {"forward x W^T": lambda: x @ w.t(),
-          "forward + ReLU (MKL)": lambda: torch.relu_(x @ w.t()),
+          f"forward + ReLU ({'MKL' if fp32 else 'aten'})": lambda: torch.relu_(x @ w.t()),
           "dX = g W (autograd)": lambda: g @ w,
           "dX = (W^T g^T)^T": lambda: (w.t() @ g.t()).t(),
           "dW = g^T x (autograd)": lambda: g.t() @ x,
           "dW = (x^T g)^T": lambda: (x.t() @ g).t()}
-    if onednn_enabled() and x.dtype == torch.float32:  # oneDNN's linear (what OneDnnLinear runs from 2,048 rows), copies included
+    if onednn_enabled() and fp32:  # oneDNN's linear (what OneDnnLinear runs from 2,048 rows), copies included
         fs["forward + ReLU (oneDNN)"] = lambda: onednn_linear(x, w, None, True)
         fs["dX = g W (oneDNN)"] = lambda: onednn_linear(g, w.t().contiguous(), None, False)
         fs["dW = g^T x (oneDNN)"] = lambda: onednn_linear(g.t().contiguous(), x.t().contiguous(), None, False)
@@ -58,7 +60,8 @@ def main() -> None:
     dtype = getattr(torch, a.dtype)
     torch.set_num_threads(2)
     for k in a.widths:
-        x, w, g = (torch.randn(*shape, dtype=dtype) for shape in ((a.batch, k), (a.out_width, k), (a.batch, a.out_width)))
+        x, w, g = (torch.randn(*shape, dtype=dtype)
+                   for shape in ((a.batch, k), (a.out_width, k), (a.batch, a.out_width)))
         fs = variants(x, w, g)
         times: dict[str, list[float]] = {name: [] for name in fs}
         for _ in range(a.rounds):
