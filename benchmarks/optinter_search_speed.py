@@ -3,7 +3,7 @@ process on the same cached batches, interleaved, so that this machine's drift (1
 runs) cancels out of the ratio.
 
     .venv/bin/python benchmarks/optinter_search_speed.py DATA_DIR RANK_REPORT [--top-k 50]
-        [--batches 8] [--rounds 5] [--deepfm]
+        [--batches 8] [--rounds 5] [--deepfm] [--profile all seeded deepfm]
 
 Both search models are built and sharded exactly as ``recsys train --model optinter`` builds
 them (search mode, shipped defaults; the seeded one with ``--candidates RANK_REPORT``), and
@@ -68,9 +68,12 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=8)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--deepfm", action="store_true", help="also step DeepFM (the per-row reference)")
-    p.add_argument("--profile", choices=["all", "seeded"],
-                   help="then print torch.profiler's top operators of that search")
+    p.add_argument("--profile", choices=["all", "seeded", "deepfm"], nargs="+", default=[],
+                   help="then print torch.profiler's top operators of those models' steps (totals over the batches, by "
+                        "input shape); deepfm needs --deepfm")
     a = p.parse_args()
+    if "deepfm" in a.profile and not a.deepfm:
+        p.error("--profile deepfm needs --deepfm")
     env = init_distributed()
     set_threads(2)
     tune_allocator()  # as recsys train does: freed blocks reused, not mapped afresh every step
@@ -100,11 +103,14 @@ def main() -> None:
               f"(steps {len(s.times)}, min {1000 * min(s.times):.1f}, max {1000 * max(s.times):.1f})")
     print(f"seeded search (top {a.top_k}) / all-pairs search: {med['all pairs'] / med[f'top {a.top_k}']:.2f}x "
           f"samples/s on the same batches")
-    if a.profile:
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    for name in a.profile:
+        stepper = steppers[{"all": 0, "seeded": 1, "deepfm": 2}[name]]
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
             for b in batches:
-                steppers[0 if a.profile == "all" else 1].step(b)
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+                stepper.step(b)
+        print(f"{stepper.name}: {len(batches)} steps")
+        print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=30,
+                                                                 max_name_column_width=48))
 
 
 if __name__ == "__main__":
