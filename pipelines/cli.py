@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import sys
@@ -43,7 +44,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"recsys {args[0]}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if argv is None:  # a command, not a call: the process ends next
+            exit_quickly()
     return 0
+
+
+def exit_quickly() -> None:
+    """Spare the process the interpreter's final collection, which walks every object torch,
+    TorchRec and their imports created: ~1.1 s of every command after its work was done (0.15 s
+    with the objects frozen; measured after ``import torch, torchrec``). Atexit handlers and
+    stream flushes still run; objects are still freed by reference counting."""
+    gc.freeze()
 
 
 def quiet_warnings() -> None:
