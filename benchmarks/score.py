@@ -1,9 +1,11 @@
 """Batch scoring end to end: ``recsys score`` on raw synthetic Criteo rows -> probabilities.
 
     .venv/bin/python benchmarks/score.py [--rows 1000000] [--baseline] [--mkl] [--repeat N]
+        [--rss-rows 200000 2000000]
 
 A DeepFM bundle (one epoch on the same rows) scores the raw file: read, validate, encode,
-model, Parquet out, all counted. Run at two sizes to show peak RSS flat in rows. With
+model, Parquet out, all counted. The same bundle also scores files of ``--rss-rows`` rows (default
+a fifth of ``--rows``) to show peak RSS flat in rows. With
 ``--baseline``, DeepCTR-Torch 0.3.0's ``DeepFM.predict`` on already-encoded arrays of every row of
 the same file (its documented recipe, `benchmarks/baselines/deepctr.py --score-only`; encoding
 not counted) gives the rows/s to compare, at its
@@ -63,13 +65,15 @@ def main() -> None:
     p.add_argument("--baseline", action="store_true")
     p.add_argument("--mkl", action="store_true", help="also score with MKL dense layers (RECSYS_ONEDNN=0)")
     p.add_argument("--repeat", type=int, default=1, help="rounds of the 1M-row runs, alternating; medians shown")
+    p.add_argument("--rss-rows", type=int, nargs="+", help="other file sizes the bundle scores once (peak RSS)")
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     target = bundle(a.out, a.rows)
     raw = a.out / f"criteo_{a.rows}.tsv"
-    small = a.out / f"criteo_{a.rows // 5}.tsv"
-    synth(small, a.rows // 5)
-    results = [score(target, small, a.out / "scores_small.parquet")]
+    results = []
+    for rows in a.rss_rows or [a.rows // 5]:
+        synth(other := a.out / f"criteo_{rows}.tsv", rows)
+        results.append(score(target, other, a.out / "scores_other.parquet"))
     rounds: dict[str, list[dict]] = {}
     for _ in range(a.repeat):  # ours and the peer alternate, so the machine's drift hits both
         runs = [score(target, raw, a.out / "scores.parquet")]
@@ -77,9 +81,9 @@ def main() -> None:
         runs += [r for flags, shape in PEER_SHAPES if a.baseline and (r := peer(raw, flags, shape))]
         for r in runs:
             rounds.setdefault(r["run"], []).append(r)
-    results += [medians(runs) for runs in rounds.values()]
-    ours = results[1]
-    for r in results[2:]:
+    summary = [medians(runs) for runs in rounds.values()]
+    results, ours = results + summary, summary[0]
+    for r in summary:
         if r["run"].startswith("DeepCTR"):
             print(f"recsys score / {r['run']}: {ours['rows_per_s'] / r['rows_per_s']:.2f}x whole command, "
                   f"{ours['rows_per_s_after_start'] / r['rows_per_s']:.2f}x after start-up "

@@ -63,3 +63,9 @@ def test_onednn_benchmark_compares_both_kernels() -> None:
         pytest.skip("this PyTorch has no oneDNN linear")
     out = _run("onednn.py", "--rows", "64", "--rounds", "1")
     assert out.count("MLP forward, 64 rows") == 2 and "largest difference" in out
+
+
+def test_teardown_benchmark_times_plain_and_frozen_exits() -> None:
+    lines = _run("teardown.py", "--rounds", "1").strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["plain", "frozen"]
+    assert all(float(line.split()[3]) >= 0 for line in lines)
