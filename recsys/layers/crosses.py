@@ -124,6 +124,39 @@ def annealed_temperature(step: int, t_min: float, rate: float) -> float:
     return max(t_min, 1.0 - rate * step)
 
 
+class _MixedPairs(torch.autograd.Function):
+    """``w_m * mem + w_f * fac`` per pair, ``(B, P, d) -> (B, P d)``, as products with ``(1, P d)``
+    weight rows.
+
+    At the all-pairs search's shape (B 4096, P 325, d 8) each ``(B, P, d)`` tensor is 21-42 MB,
+    beyond the cache, so the mixture costs its passes over them. Autograd's version of
+    ``mem * w[:, 0, None] + fac * w[:, 1, None]`` broadcast a ``(P, 1)`` weight against an inner
+    dim of 8 (16 ms a product in the step's profile, four a step), reduced the weights' gradients
+    over dims (0, 2), and returned fp32, which the first matmul then copied to bf16. Here every
+    product runs on flat rows, the weights' gradients are column sums (accumulated in fp32), and
+    the result is in ``fac``'s dtype (the autocast precision when on)."""
+
+    @staticmethod
+    def forward(ctx: Any, mem: torch.Tensor, fac: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        b, p, d = fac.shape
+        rows = w[:, :2].t().repeat_interleave(d, dim=1).to(fac.dtype)  # (2, P d): each pair's weight d times
+        m, f = mem.reshape(b, p * d).to(fac.dtype), fac.reshape(b, p * d)
+        ctx.save_for_backward(m, f, rows)
+        ctx.mem_dtype, ctx.pd = mem.dtype, (p, d)
+        return torch.mul(m, rows[0]).addcmul_(f, rows[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        m, f, rows = ctx.saved_tensors
+        (p, d), b = ctx.pd, grad.shape[0]
+        grad = grad.to(m.dtype)
+        dw = torch.zeros(p, 3, dtype=torch.float32, device=grad.device)
+        for k, x in enumerate((m, f)):  # column sums accumulate in fp32 inside (a dtype= argument copies first)
+            dw[:, k] = torch.mul(grad, x).sum(0).float().view(p, d).sum(1)
+        dmem = torch.mul(grad, rows[0]).to(ctx.mem_dtype)  # the table's dtype (fbgemm's fp32)
+        return dmem.view(b, p, d), torch.mul(grad, rows[1]).view(b, p, d), dw
+
+
 class MethodMixture(nn.Module):
     """``(B, P, d)`` memorized and factorized pairs -> their mix ``w_m * mem + w_f * fac`` (+ ``w_n * 0``),
     ``w = softmax(alpha / t)`` per pair, ``alpha`` of shape ``(P, 3)`` (memorize, factorize, naive).
@@ -144,8 +177,11 @@ class MethodMixture(nn.Module):
         return torch.softmax(self.arch_alpha.float() / self.t, dim=1)
 
     def forward(self, memorized: torch.Tensor, factorized: torch.Tensor) -> torch.Tensor:
-        w = self.weights().to(memorized.dtype)
-        return memorized * w[:, 0, None] + factorized * w[:, 1, None]
+        """``(B, P, d)`` each -> ``(B, P, d)`` in ``factorized``'s dtype (the autocast precision when on:
+        the mix only feeds the MLP's matmul)."""
+        out = _MixedPairs.apply(memorized, factorized, self.weights())
+        assert isinstance(out, torch.Tensor)
+        return out.view(factorized.shape)
 
     def choice(self, naive_margin: float = 0.0) -> list[str]:
         """Each pair's method: the better of memorize and factorize if its weight beats naive's

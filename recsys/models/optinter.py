@@ -130,7 +130,8 @@ class OptInter(nn.Module):
             fac = self.factorize(self.fac_embedding(subset))
         if self.mixture is not None:  # search: the pairs mixed first, one (B, P d) block of MLP input
             assert mem is not None and fac is not None
-            parts = [emb.flatten(1), self.mixture(mem, fac).flatten(1)]
+            mixed = self.mixture(mem, fac).flatten(1)  # (B, P d), in the autocast precision when on
+            parts = [emb.flatten(1).to(mixed.dtype), mixed]  # so the concatenation is in it too
         else:
             parts = [emb.flatten(1)] + [p.reshape(p.shape[0], -1) for p in (mem, fac) if p is not None]
         x = torch.cat(parts, dim=1)

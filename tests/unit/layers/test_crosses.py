@@ -8,7 +8,7 @@ import torch
 
 from recsys.embeddings.buckets import cross_rows_torch
 from recsys.features.hashing import cross_rows_numpy, pair_salt
-from recsys.layers.crosses import Factorize, MethodMixture, annealed_temperature
+from recsys.layers.crosses import Factorize, MethodMixture, _MixedPairs, annealed_temperature
 
 A = np.array([0, 1, 5, 123456789, -7, 2**62], dtype=np.int64)
 B = np.array([3, 0, 5, 42, 9, -1], dtype=np.int64)
@@ -47,6 +47,30 @@ def test_annealing_schedule() -> None:
     assert annealed_temperature(0, 0.01, 5e-5) == 1.0
     assert annealed_temperature(10_000, 0.01, 5e-5) == pytest.approx(0.5)
     assert annealed_temperature(10**7, 0.01, 5e-5) == 0.01
+
+
+def test_mixture_gradients_are_exact() -> None:
+    """The hand-written backward (flat products, column sums) against finite differences, in float64."""
+    torch.manual_seed(0)
+    mem, fac = torch.randn(5, 3, 4, dtype=torch.float64), torch.randn(5, 3, 4, dtype=torch.float64)
+    w = torch.softmax(torch.randn(3, 3, dtype=torch.float64), dim=1)
+    assert torch.autograd.gradcheck(_MixedPairs.apply, (mem.requires_grad_(), fac.requires_grad_(), w.requires_grad_()))
+
+
+def test_mixture_in_autocast_precision_keeps_table_gradients_fp32() -> None:
+    """Under autocast the factorized products are bf16: the mix comes out bf16 (it only feeds a
+    matmul) while the memorized rows' gradient stays in the table's fp32."""
+    mix = MethodMixture(2)
+    mem = torch.randn(4, 2, 8, requires_grad=True)
+    fac = torch.randn(4, 2, 8).bfloat16().requires_grad_()
+    out = mix(mem, fac)
+    assert out.dtype == torch.bfloat16 and out.shape == (4, 2, 8)
+    w = mix.weights()
+    expected = mem * w[:, 0, None] + fac.float() * w[:, 1, None]
+    assert torch.allclose(out.float(), expected, atol=2e-2)
+    out.float().sum().backward()
+    assert mem.grad is not None and mem.grad.dtype == torch.float32 and fac.grad is not None
+    assert torch.allclose(mem.grad, w[:, 0, None].expand(4, 2, 8), atol=1e-2)
 
 
 def test_mixture_weights_and_choice() -> None:

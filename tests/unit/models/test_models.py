@@ -105,14 +105,14 @@ def test_embedding_budget_is_a_total_over_every_field_table(name: str, strategy:
     (OptInter's cross table has its own budget) and fill most of it."""
     import dataclasses
 
-    from recsys.embeddings.crosses import CROSS_TABLE
+    from recsys.embeddings.crosses import is_cross_table
     from recsys.models.registry import field_table_bytes
     from recsys.training.parallel import embedding_parameters
 
     schema = dataclasses.replace(_schema(6), cardinalities=tuple(3_000 + 500 * i for i in range(6)))
     model = _model(name, schema, strategy, "40KB")
     cross = sum(t.num_embeddings * t.embedding_dim * 4 for m in model.modules()
-                if isinstance(m, EmbeddingBagCollection) for t in m.embedding_bag_configs() if t.name == CROSS_TABLE)
+                if isinstance(m, EmbeddingBagCollection) for t in m.embedding_bag_configs() if is_cross_table(t.name))
     used = sum(p.numel() * p.element_size() for p in embedding_parameters(model)) - cross
     assert used == field_table_bytes(model)
     assert 0.9 * 40_000 <= used <= 40_000

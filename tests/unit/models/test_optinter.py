@@ -42,17 +42,24 @@ def test_fixed_methods_allocate_cross_rows_only_for_memorized_pairs() -> None:
     assert naive.mlp.net[0].in_features == 4 * 16 + 2
 
 
-def test_search_hashes_each_pair_into_its_own_block_a_trained_model_over_the_table() -> None:
+def test_search_hashes_each_pair_into_its_own_table_a_trained_model_into_one() -> None:
+    from torchrec.modules.embedding_modules import EmbeddingBagCollection
+
     schema = _schema(4)
     _, kjt = _inputs(schema, 256)
     search, _ = _build(schema)
     rows = search.memorize.cross_rows(kjt)  # (P, B)
     per_pair = search.memorize.rows_per_pair
-    assert search.memorize.rows == per_pair * 6 and rows.shape == (6, 256)
-    assert ((rows // per_pair) == torch.arange(6)[:, None]).all()
+    assert search.memorize.rows == per_pair * 6 and rows.shape == (6, 256) and rows.max() < per_pair
+    ebc = search.memorize.ebc
+    assert isinstance(ebc, EmbeddingBagCollection)
+    tables = ebc.embedding_bag_configs()
+    assert [t.num_embeddings for t in tables] == [per_pair] * 6
+    assert [t.feature_names for t in tables] == [[k] for k in search.memorize.keys]
     trained, _ = _build(schema, optinter_mode="memorize")
     rows = trained.memorize.cross_rows(kjt)
-    assert rows.max() < trained.memorize.rows and not ((rows // per_pair) == torch.arange(6)[:, None]).all()
+    assert rows.max() < trained.memorize.rows and rows.max() >= per_pair  # spread over the whole table
+    assert len(trained.memorize.ebc.embedding_bag_configs()) == 1
 
 
 def test_search_mode_mixes_every_pair_and_alpha_gets_gradients() -> None:
