@@ -32,10 +32,8 @@ def score_here(bundle: Path, inputs: list[Path], fmt: str, out: Path) -> "ScoreR
     read = BundleFeatures.read(bundle)  # a bad bundle: one line, before any work starts
     blocks = prefetched(read.blocks(inputs, fmt), 2)
     try:
-        from pipelines.cli import quiet_libraries
         from recsys.scoring.predictor import Predictor
 
-        quiet_libraries()  # torch's loggers exist only now
         predictor = Predictor.load(bundle, read)
     except BaseException:
         blocks.close()

@@ -7,6 +7,7 @@ model's own id remapping hashes them as in training. A features hash mismatch is
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,9 @@ class Predictor:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise BundleError(f"{b}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        # TorchRec's KeyedJaggedTensor asks torch.fx whether it is being traced, and torch answers
+        # the first call with a warning about its own API in every scoring process's log.
+        logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
         return cls(onednn_dense_layers(fuse_lookups(model)), features)
 
     def score_typed(self, typed: pl.DataFrame, batch_size: int = MODEL_BATCH_ROWS) -> np.ndarray:

@@ -77,6 +77,16 @@ def test_score_file_keeps_input_order_and_ranks_clicks(synth_criteo: tuple[Path,
     assert roc_auc(scores["score"].to_numpy(), labels) > 0.65
 
 
+def test_score_command_prints_only_its_summary(synth_criteo: tuple[Path, dict], bundle: Path, tmp_path: Path) -> None:
+    """No library warnings in a user's terminal (torch.fx used to warn about its own API on the
+    first KeyedJaggedTensor a scoring process built)."""
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "score", str(bundle), str(synth_criteo[0]),
+                           "--format", "criteo", "--out", str(tmp_path / "s.parquet")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("scored 40,000 rows") and proc.stderr == ""
+
+
 def test_bad_rows_keep_their_place_with_null_scores(bundle: Path, tmp_path: Path) -> None:
     good = "\t".join(["1"] + ["1"] * 13 + ["68fd1e64"] * 26)
     path = tmp_path / "in.tsv"
