@@ -21,7 +21,7 @@ from torchrec.distributed.planner.types import ParameterConstraints
 from torchrec.distributed.types import ShardingType
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 
-from recsys.embeddings.crosses import is_cross_table
+from recsys.embeddings.crosses import CROSS_TABLE, is_cross_table
 from recsys.embeddings.gates import is_gate_table
 
 
@@ -48,9 +48,10 @@ def sharding_constraints(model: nn.Module, device_type: str = "cpu",
                 out[table.name] = ParameterConstraints(sharding_types=[ShardingType.DATA_PARALLEL.value],
                                                        compute_kernels=[EmbeddingComputeKernel.DENSE.value])
                 continue
-            # OptInter's cross table shards row-wise on CUDA; on CPU table-wise (TorchRec 1.8 built
-            # inconsistent shard metadata for it column-wise over 2 gloo ranks).
-            cross = is_cross_table(table.name) and device_type == "cuda"
+            # OptInter's one cross table shards row-wise on CUDA; on CPU table-wise (TorchRec 1.8 built
+            # inconsistent shard metadata for it column-wise over 2 gloo ranks). The search's small
+            # per-pair tables are placed like any table.
+            cross = table.name == CROSS_TABLE and device_type == "cuda"
             types = list(forced) if forced else _sharding_types("unified_" in table.name or cross, device_type)
             # Cross rows are ``hash % rows`` by construction: fbgemm's bounds check (a pass over
             # every one of the P x B ids) can never fire on them.

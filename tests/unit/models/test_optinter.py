@@ -90,3 +90,23 @@ def test_folding_the_mixture_into_the_first_layer_equals_mixing_the_pairs() -> N
         mixed = model.mixture(model.memorize(kjt), model.factorize(model.fac_embedding(kjt)))
         x = torch.cat([emb.flatten(1), mixed.flatten(1), dense], dim=1)
         assert torch.allclose(model(dense, kjt).logits, model.mlp(x).squeeze(-1), atol=1e-5)
+
+
+def test_cross_tables_skip_the_bounds_check_and_only_the_one_big_table_shards_row_wise_on_cuda() -> None:
+    """Cross rows are ``hash % rows``: no bounds check for any cross table. On CUDA the retrained
+    model's one table (a budget of rows) shards row-wise; the search's small per-pair tables are
+    placed like field tables."""
+    from torchrec.distributed.types import ShardingType
+
+    from recsys.embeddings.sharding import sharding_constraints
+
+    schema = _schema(4)
+    search, _ = _build(schema)
+    fixed, _ = _build(schema, optinter_mode="memorize")
+    for model, names in ((search, [f"optinter_cross_{p}" for p in range(6)]), (fixed, ["optinter_cross"])):
+        cpu, cuda = sharding_constraints(model, "cpu"), sharding_constraints(model, "cuda")
+        for name in names:
+            assert cpu[name].bounds_check_mode is not None and cpu[name].bounds_check_mode.name == "NONE"
+            assert cpu[name].sharding_types == [ShardingType.TABLE_WISE.value]
+            row_wise_only = ShardingType.TABLE_WISE.value not in (cuda[name].sharding_types or [])
+            assert row_wise_only == (name == "optinter_cross")
