@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from recsys.scoring.predictor import ScoreResult
 
 
+BLOCKS_AHEAD = 8
+"""Encoded blocks (~110k Criteo rows, 28 MB of text each) that may wait for the model."""
+
+
 def is_scores_file(path: Path) -> bool:
     """An earlier ``recsys score`` output: Parquet with exactly the columns ``row`` and ``score``."""
     import pyarrow.parquet as pq
@@ -28,9 +32,11 @@ def is_scores_file(path: Path) -> bool:
 def score_here(bundle: Path, inputs: list[Path], fmt: str, out: Path) -> "ScoreResult":
     """Score in this process. The bundle's features are read first (torch-free) and the first
     blocks are encoded in a background thread while torch is imported and the model built
-    (2-3 s of imports otherwise spent before the first row is read)."""
+    (2-3 s of imports otherwise spent before the first row is read). The thread may run
+    :data:`BLOCKS_AHEAD` blocks ahead: the imports hold one core for seconds, in which the other
+    core encodes most of a 1M-row file; blocks then wait ~20 MB each (``benchmarks/score.py``)."""
     read = BundleFeatures.read(bundle)  # a bad bundle: one line, before any work starts
-    blocks = prefetched(read.blocks(inputs, fmt), 2)
+    blocks = prefetched(read.blocks(inputs, fmt), BLOCKS_AHEAD)
     try:
         from recsys.scoring.predictor import Predictor
 

@@ -182,12 +182,14 @@ class FittedFeatures:
         return staged.with_columns(ids)
 
     def ids(self, staged: pl.DataFrame, names: list[str]) -> np.ndarray:
-        """A :func:`staged_frame` -> ``(len(names), N)`` int64 ids of those categorical fields
-        (scoring: the few rows of a request go straight to arrays, no frame round trip)."""
+        """A :func:`staged_frame` -> ``(len(names), N)`` ids of those categorical fields: int32
+        vocabulary ids, int64 hashes (scoring: the few rows of a request go straight to arrays, no
+        frame round trip). Kept in their own width, half the bytes of int64 for vocabulary ids while
+        encoded blocks wait for the model; the model's batch widens them (:meth:`Predictor.score_arrays`)."""
         if self.dataset.encoding == "vocab" and staged.height * 64 < self.vocab.height:
-            return np.stack([self._lookup(n, staged[n]) for n in names]).astype(np.int64)
+            return np.stack([self._lookup(n, staged[n]) for n in names])
         encoded = self.encode_staged(staged.select(names))
-        return np.stack([encoded[n].to_numpy() for n in names]).astype(np.int64)
+        return np.stack([encoded[n].to_numpy() for n in names])
 
     def _lookup(self, name: str, keys: pl.Series) -> np.ndarray:
         """Ids of value ``keys`` by binary search in the field's sorted keys (OOV_ID if absent):

@@ -23,6 +23,7 @@ class FusedBagLookup(nn.Module):
 
     weight: torch.Tensor
     first_row: torch.Tensor
+    one_per_bag: torch.Tensor
 
     def __init__(self, ebc: EmbeddingBagCollection) -> None:
         super().__init__()
@@ -34,6 +35,7 @@ class FusedBagLookup(nn.Module):
         self.register_buffer("weight", torch.cat(weights), persistent=False)
         self.register_buffer("first_row", torch.tensor(
             [int(starts[i]) for i, c in enumerate(configs) for _ in c.feature_names], dtype=torch.int64), persistent=False)
+        self.register_buffer("one_per_bag", torch.arange(0), persistent=False)  # bag offsets 0, 1, 2, ...
 
     @staticmethod
     def fits(ebc: EmbeddingBagCollection) -> bool:
@@ -50,12 +52,21 @@ class FusedBagLookup(nn.Module):
             # row-major order, so the (B, F * D) result needs no transpose of the vectors, only of the ids
             ids = (features.values().view(len(self.features), b) + self.first_row.unsqueeze(1)).t().reshape(-1)
             return KeyedTensor(keys=self.features, length_per_key=[self.dim] * len(self.features),
-                               values=F.embedding(ids, self.weight).view(b, -1))
+                               values=self._gather(ids).view(b, -1))
         per_feature = lengths.view(len(self.features), b).sum(dim=1)
         ids = features.values() + torch.repeat_interleave(self.first_row, per_feature)
         pooled = F.embedding_bag(ids, self.weight, features.offsets()[:-1], mode="sum")  # (F * B, D)
         values = pooled.view(len(self.features), b, self.dim).transpose(0, 1).reshape(b, -1)
         return KeyedTensor(keys=self.features, length_per_key=[self.dim] * len(self.features), values=values)
+
+
+    def _gather(self, ids: torch.Tensor) -> torch.Tensor:
+        """``weight[ids]`` ``(N, D)`` as bags of one id: ``embedding_bag``'s CPU kernel (fbgemm's)
+        gathered 319k rows of 16 floats in 2.0-2.6 ms, ``index_select`` (``F.embedding``) in
+        4.2-6.4 ms, 2 threads, a 364k-row table (the Criteo DeepFM scoring batch)."""
+        if len(self.one_per_bag) < len(ids):
+            self.one_per_bag = torch.arange(2 * len(ids))
+        return F.embedding_bag(ids, self.weight, self.one_per_bag[: len(ids)], mode="sum")
 
 
 def fuse_lookups(model: nn.Module) -> nn.Module:

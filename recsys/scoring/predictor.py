@@ -93,8 +93,8 @@ class Predictor:
         so the service, ``recsys score`` and the in-process model agree to 1e-6."""
         n = len(dense)
         out = []
-        for s in range(0, n, batch_size):
-            batch = self._batcher.to_batch(dense[s : s + batch_size], ids[:, s : s + batch_size],
+        for s in range(0, n, batch_size):  # ids widened to the KJT's int64 in the batch's one copy
+            batch = self._batcher.to_batch(dense[s : s + batch_size], ids[:, s : s + batch_size].astype(np.int64),
                                            np.zeros(min(batch_size, n - s), np.float32))
             logits = self.model(batch.dense, batch.sparse).logits  # fp32 throughout (see above)
             out.append(torch.sigmoid(logits.float()).numpy())
@@ -115,8 +115,8 @@ class Predictor:
         source = blocks if blocks is not None else prefetched(self.bundle.blocks(inputs, fmt), 1)
         try:
             for block in source:
-                frame = self._ordered(block.good, block.bad, self.score_arrays(block.dense, block.ids), rows)
-                rows, rejected = rows + frame.height, rejected + block.bad.height
+                frame = self._ordered(block.good_lines, block.bad_lines, self.score_arrays(block.dense, block.ids), rows)
+                rows, rejected = rows + frame.height, rejected + block.bad_lines.height
                 bar.update(frame.height)
                 table = frame.to_arrow()
                 writer = writer or pq.ParquetWriter(tmp, table.schema)
@@ -137,7 +137,7 @@ class Predictor:
 
     @staticmethod
     def _ordered(good: pl.DataFrame, bad: pl.DataFrame, scores: np.ndarray, offset: int) -> pl.DataFrame:
-        keys = pl.concat([good.select(raw.FILE_NO, raw.LINE_NO).with_columns(score=pl.Series(scores, dtype=pl.Float32)),
-                          bad.select(raw.FILE_NO, raw.LINE_NO).with_columns(score=pl.lit(None, dtype=pl.Float32))])
+        keys = pl.concat([good.with_columns(score=pl.Series(scores, dtype=pl.Float32)),
+                          bad.with_columns(score=pl.lit(None, dtype=pl.Float32))])
         keys = keys.sort([raw.FILE_NO, raw.LINE_NO])
         return keys.select(pl.int_range(offset, offset + pl.len(), dtype=pl.Int64).alias("row"), "score")

@@ -154,3 +154,14 @@ def test_the_score_timeline_benchmark_scores_every_row(bundle: Path, synth_crite
                            "--batch-rows", "1000"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"({rows:,} rows" in proc.stdout and "imports done" in proc.stdout and "total" in proc.stdout
+
+
+def test_encoded_blocks_keep_only_line_numbers_and_narrow_ids(bundle: Path, synth_criteo: tuple[Path, dict]) -> None:
+    """Blocks waiting for the model (``recsys score`` lets 8 wait) hold no raw text and keep
+    vocabulary ids in int32; the scores are those of int64 ids."""
+    predictor = Predictor.load(bundle)
+    block = next(iter(predictor.bundle.blocks([synth_criteo[0]], "criteo")))
+    assert block.good_lines.columns == block.bad_lines.columns == [raw.FILE_NO, raw.LINE_NO]
+    assert block.ids.dtype == np.int32 and block.ids.shape == (len(predictor.categorical), block.good_lines.height)
+    wide = predictor.score_arrays(block.dense, block.ids.astype(np.int64))
+    assert np.array_equal(predictor.score_arrays(block.dense, block.ids), wide)
