@@ -59,14 +59,16 @@ class FusedBagLookup(nn.Module):
         values = pooled.view(len(self.features), b, self.dim).transpose(0, 1).reshape(b, -1)
         return KeyedTensor(keys=self.features, length_per_key=[self.dim] * len(self.features), values=values)
 
-
     def _gather(self, ids: torch.Tensor) -> torch.Tensor:
         """``weight[ids]`` ``(N, D)`` as bags of one id: ``embedding_bag``'s CPU kernel (fbgemm's)
-        gathered 319k rows of 16 floats in 2.0-2.6 ms, ``index_select`` (``F.embedding``) in
-        4.2-6.4 ms, 2 threads, a 364k-row table (the Criteo DeepFM scoring batch)."""
-        if len(self.one_per_bag) < len(ids):
-            self.one_per_bag = torch.arange(2 * len(ids))
-        return F.embedding_bag(ids, self.weight, self.one_per_bag[: len(ids)], mode="sum")
+        against ``index_select`` (``F.embedding``), 2 threads, the Criteo DeepFM bundle's 364k x 16
+        table: 5.8 against 7.6 ms per 8,192-row scoring call (``torch.profiler``), 2.0-2.6 against
+        4.2-6.4 ms for 319k uniformly random ids alone. Offsets are cached and only ever grown
+        (service threads may share the module)."""
+        offsets = self.one_per_bag
+        if len(offsets) < len(ids):
+            self.one_per_bag = offsets = torch.arange(2 * len(ids), device=ids.device)
+        return F.embedding_bag(ids, self.weight, offsets[: len(ids)], mode="sum")
 
 
 def fuse_lookups(model: nn.Module) -> nn.Module:
