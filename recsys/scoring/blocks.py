@@ -21,6 +21,10 @@ from recsys.features.fitted import FittedFeatures, features_hash, staged_frame
 from recsys.features.schema import FeatureSchema
 
 
+LINE_KEYS = [raw.FILE_NO, raw.LINE_NO]
+"""What a scored row keeps of its input: file and line number, the output's order."""
+
+
 @dataclass(frozen=True)
 class BundleFeatures:
     """What scoring needs of a bundle before its model: manifest, fitted features, schema."""
@@ -64,9 +68,6 @@ class BundleFeatures:
                 good, bad = parse()
                 dense, ids = self.encode(raw.typed_columns(good, self.features.dataset))
                 yield EncodedBlock(good.select(LINE_KEYS), bad.select(LINE_KEYS), dense, ids)
-
-
-LINE_KEYS = [raw.FILE_NO, raw.LINE_NO]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import torch
 from tqdm import tqdm
 
 from recsys.config import from_dict
-from recsys.data import raw
 from recsys.data.loader import BatchLoader
 from recsys.embeddings.prune import prune_model
 from recsys.embeddings.strategies import EmbeddingConfig
@@ -29,7 +28,7 @@ from recsys.errors import BundleError
 from recsys.layers.linear import onednn_dense_layers
 from recsys.memory import tune_allocator
 from recsys.models.registry import build_model, lookup
-from recsys.scoring.blocks import BundleFeatures, EncodedBlock
+from recsys.scoring.blocks import LINE_KEYS, BundleFeatures, EncodedBlock
 from recsys.scoring.fused import fuse_lookups
 from recsys.threads import Prefetched, prefetched
 
@@ -93,9 +92,9 @@ class Predictor:
         so the service, ``recsys score`` and the in-process model agree to 1e-6."""
         n = len(dense)
         out = []
-        for s in range(0, n, batch_size):  # ids widened to the KJT's int64 in the batch's one copy
-            batch = self._batcher.to_batch(dense[s : s + batch_size], ids[:, s : s + batch_size].astype(np.int64),
-                                           np.zeros(min(batch_size, n - s), np.float32))
+        for s in range(0, n, batch_size):
+            wide = ids[:, s : s + batch_size].astype(np.int64, copy=False)  # the KJT's width, in the batch's one copy
+            batch = self._batcher.to_batch(dense[s : s + batch_size], wide, np.zeros(min(batch_size, n - s), np.float32))
             logits = self.model(batch.dense, batch.sparse).logits  # fp32 throughout (see above)
             out.append(torch.sigmoid(logits.float()).numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
@@ -139,5 +138,5 @@ class Predictor:
     def _ordered(good: pl.DataFrame, bad: pl.DataFrame, scores: np.ndarray, offset: int) -> pl.DataFrame:
         keys = pl.concat([good.with_columns(score=pl.Series(scores, dtype=pl.Float32)),
                           bad.with_columns(score=pl.lit(None, dtype=pl.Float32))])
-        keys = keys.sort([raw.FILE_NO, raw.LINE_NO])
+        keys = keys.sort(LINE_KEYS)
         return keys.select(pl.int_range(offset, offset + pl.len(), dtype=pl.Int64).alias("row"), "score")
