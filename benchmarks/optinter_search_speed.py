@@ -3,7 +3,7 @@ process on the same cached batches, interleaved, so that this machine's drift (1
 runs) cancels out of the ratio.
 
     .venv/bin/python benchmarks/optinter_search_speed.py DATA_DIR RANK_REPORT [--top-k 50]
-        [--batches 8] [--rounds 5] [--deepfm] [--profile all seeded deepfm]
+        [--batches 8] [--rounds 5] [--deepfm] [--naive] [--profile all seeded deepfm]
 
 Both search models are built and sharded exactly as ``recsys train --model optinter`` builds
 them (search mode, shipped defaults; the seeded one with ``--candidates RANK_REPORT``), and
@@ -14,6 +14,12 @@ A, B, A, B, ...; each round times every cached batch once per model. Prints the 
 step of each model, samples/s and the ratio. Data loading is left out on purpose: it is the
 same for both models (a background thread in the trainer), and the end-to-end figures of
 ``benchmarks/optinter.py`` include it.
+
+``--naive`` also steps the pair-free model (``optinter_mode: naive``: field embeddings, MLP with
+LayerNorm, dense step), the part of every search step that does not depend on the pairs, and
+splits each search step as ``T = A + P c``: ``A`` the pair-free step, ``c`` the cost of one pair.
+The ratio is then ``(A + P c_all) / (A + K c_seeded)``: it prints both per-pair costs and the
+largest ``A`` under which these per-pair costs give the seeded search 3x.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recsys.data.dataset_dir import open_dataset  # noqa: E402
 from recsys.embeddings.schema import FeatureSchema  # noqa: E402
 from recsys.memory import tune_allocator  # noqa: E402
+from recsys.models.optinter import candidate_pairs  # noqa: E402
 from recsys.models.registry import build_model  # noqa: E402
 from recsys.training.env import init_distributed, set_threads  # noqa: E402
 from recsys.training.job import loaders  # noqa: E402
@@ -68,6 +75,7 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=8)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--deepfm", action="store_true", help="also step DeepFM (the per-row reference)")
+    p.add_argument("--naive", action="store_true", help="also step the pair-free OptInter and split the steps")
     p.add_argument("--profile", choices=["all", "seeded", "deepfm"], nargs="+", default=[],
                    help="then print torch.profiler's top operators of those models' steps (totals over the batches, by "
                         "input shape); deepfm needs --deepfm")
@@ -86,6 +94,9 @@ def main() -> None:
     steppers = [Stepper("all pairs", base, schema, env, own), Stepper(f"top {a.top_k}", seeded, schema, env, own)]
     if a.deepfm:
         steppers.append(Stepper("deepfm", resolve("deepfm", overrides={"threads": 2}), schema, env, {}))
+    if a.naive:
+        naive = resolve("optinter", overrides={"threads": 2, "optinter_mode": "naive"})
+        steppers.append(Stepper("pair-free", naive, schema, env, own))
     it = iter(loaders(info, schema, base, env.rank, env.world_size)["train"])
     batches = [next(it) for _ in range(a.batches)]
     for s in steppers:  # warm-up: allocator, first-touch of tables
@@ -103,14 +114,29 @@ def main() -> None:
               f"(steps {len(s.times)}, min {1000 * min(s.times):.1f}, max {1000 * max(s.times):.1f})")
     print(f"seeded search (top {a.top_k}) / all-pairs search: {med['all pairs'] / med[f'top {a.top_k}']:.2f}x "
           f"samples/s on the same batches")
+    if a.naive:
+        split_steps(med["pair-free"], (med["all pairs"], len(candidate_pairs(base.model_cfg, schema))),
+                    (med[f"top {a.top_k}"], len(candidate_pairs(seeded.model_cfg, schema))))
     for name in a.profile:
-        stepper = steppers[{"all": 0, "seeded": 1, "deepfm": 2}[name]]
+        stepper = next(s for s in steppers if s.name == {"all": "all pairs", "seeded": f"top {a.top_k}", "deepfm": "deepfm"}[name])
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
             for b in batches:
                 stepper.step(b)
         print(f"{stepper.name}: {len(batches)} steps")
         print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=30,
                                                                  max_name_column_width=48))
+
+
+def split_steps(pair_free: float, full: tuple[float, int], seeded: tuple[float, int]) -> None:
+    """Print ``T = A + P c`` for both searches and the pair-free step ``A`` that 3x would need."""
+    (t_all, p_all), (t_seed, k) = full, seeded
+    c_all, c_seed = (t_all - pair_free) / p_all, (t_seed - pair_free) / k
+    equal = (pair_free + p_all * c_all) / (pair_free + k * c_all)
+    needed = (p_all * c_all - 3 * k * c_seed) / 2
+    print(f"pair-free step A {1000 * pair_free:.1f} ms; per pair: all pairs {1000 * c_all:.3f} ms "
+          f"({p_all} pairs), seeded {1000 * c_seed:.3f} ms ({k} pairs)")
+    print(f"seeded / all-pairs at the all-pairs' per-pair cost: {equal:.2f}x; 3x at these per-pair costs needs "
+          f"A <= {1000 * needed:.1f} ms ({100 * (1 - needed / pair_free):.0f}% below the measured A)")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,16 @@ def test_optinter_benchmark_runs_every_case(tmp_path: Path) -> None:
     out = _run("optinter.py", "--rows", "5000", "--out", str(tmp_path))
     assert "OutRank-seeded search:" in out and "optinter all memorize" in out
     assert (tmp_path / "optinter.csv").read_text().count("\n") == 6
+    # the step benchmark on the same data and rank report, with the pair-free split
+    out = _run("optinter_search_speed.py", str(tmp_path / "data_5000_vocab"),
+               str(tmp_path / "optinter_rank" / "relations.tsv"), "--top-k", "5", "--batches", "1", "--rounds", "1",
+               "--naive")
+    assert "pair-free    median" in out and "per pair: all pairs" in out and "needs A <=" in out
+
+
+def test_dense_optimizer_benchmark_times_three_adams() -> None:
+    out = _run("dense_optimizer.py", "--in-width", "24", "--units", "8", "--rounds", "1", "--steps", "2")
+    assert [line.split()[4] for line in out.strip().splitlines()] == ["default", "foreach", "fused"]
 
 
 def test_gemm_shapes_benchmark_times_every_variant() -> None:
