@@ -118,7 +118,7 @@ def main() -> None:
         split_steps(med["pair-free"], (med["all pairs"], len(candidate_pairs(base.model_cfg, schema))),
                     (med[f"top {a.top_k}"], len(candidate_pairs(seeded.model_cfg, schema))))
     for name in a.profile:
-        stepper = next(s for s in steppers if s.name == {"all": "all pairs", "seeded": f"top {a.top_k}", "deepfm": "deepfm"}[name])
+        stepper = steppers[{"all": 0, "seeded": 1, "deepfm": 2}[name]]  # pair-free, if any, comes after DeepFM
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
             for b in batches:
                 stepper.step(b)
@@ -136,7 +136,7 @@ def split_steps(pair_free: float, full: tuple[float, int], seeded: tuple[float, 
     print(f"pair-free step A {1000 * pair_free:.1f} ms; per pair: all pairs {1000 * c_all:.3f} ms "
           f"({p_all} pairs), seeded {1000 * c_seed:.3f} ms ({k} pairs)")
     print(f"seeded / all-pairs at the all-pairs' per-pair cost: {equal:.2f}x; 3x at these per-pair costs needs "
-          f"A <= {1000 * needed:.1f} ms ({100 * (1 - needed / pair_free):.0f}% below the measured A)")
+          f"A <= {1000 * needed:.1f} ms (measured: {1000 * pair_free:.1f} ms)")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def fused_adam(params: list[torch.Tensor], **kwargs: Any) -> torch.optim.Adam:
     a DeepFM-sized MLP), 2 threads. Other devices, or no parameters, get the default."""
     ps = list(params)
     fused = bool(ps) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in ps)
-    return torch.optim.Adam(ps, fused=fused or None, **kwargs)
+    return torch.optim.Adam(ps, fused=fused, **kwargs)
 
 
 _DENSE: dict[str, Any] = {"adam": fused_adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
