@@ -54,6 +54,8 @@ class CrossEmbedding(nn.Module):
         pairs: field-index pairs ``(i, j)`` to memorize.
         rows_per_pair: ``R``: ``P R`` rows in all; ``dim``: their width (a multiple of 4).
         sectioned: each pair hashes into a table of its own, ``R`` rows (else into one of ``P R``).
+        sparse_optimizer: the fused optimizer of these tables (None: the run's ``sparse_optimizer``),
+            read by :func:`recsys.training.parallel.fuse_sparse_optimizer`.
     """
 
     left: torch.Tensor
@@ -61,8 +63,10 @@ class CrossEmbedding(nn.Module):
     salts: torch.Tensor
 
     def __init__(self, fields: Sequence[str], pairs: Sequence[tuple[int, int]], rows_per_pair: int, dim: int,
-                 device: Optional[torch.device] = None, sectioned: bool = False) -> None:
+                 device: Optional[torch.device] = None, sectioned: bool = False,
+                 sparse_optimizer: Optional[str] = None) -> None:
         super().__init__()
+        self.sparse_optimizer = sparse_optimizer
         self.keys = [pair_key(fields[i], fields[j]) for i, j in pairs]
         self.rows_per_pair, self.dim, self.num_fields = int(rows_per_pair), dim, len(fields)
         self.rows = self.rows_per_pair * len(pairs)

@@ -52,6 +52,13 @@ def test_dense_optimizer_benchmark_times_three_adams() -> None:
     assert [line.split()[4] for line in out.strip().splitlines()] == ["default", "foreach", "fused"]
 
 
+def test_sparse_optimizer_benchmark_times_three_fused_optimizers() -> None:
+    out = _run("sparse_optimizer.py", "--batch", "64", "--rounds", "1", "--scale", "0.01")
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("torch CPU capability:") and "ns / distinct row" in lines[1]
+    assert [line.split()[-4] for line in lines[2:5]] == ["rowwise_adagrad", "adagrad", "sgd"] and len(lines) == 11
+
+
 def test_gemm_shapes_benchmark_times_every_variant() -> None:
     out = _run("gemm_shapes.py", "--batch", "64", "--out-width", "8", "--widths", "16", "--rounds", "1")
     from recsys.layers.linear import onednn_enabled
