@@ -3,20 +3,25 @@ field pairs.
 
 Pair ``p = (A, B)`` maps the cross value ``(x_A, x_B)`` of a row to ``cross_rows(x_A, x_B,
 salt(A, B), P R) = bucket(x_A * M ^ x_B, salt(A, B), P R)`` over one table of ``P`` pairs x
-``R`` rows (``optinter_cross``), or, ``sectioned``, to ``cross_rows(x_A, x_B, salt(A, B), R)`` in
-a table of its own (``optinter_cross_<p>``, ``R`` rows)
+``R`` rows (``optinter_cross``), or, ``sectioned``, to ``cross_rows(x_A, x_B, salt(A, B), R)``
+in ``R`` rows of its own
 (:func:`recsys.embeddings.buckets.cross_rows_torch`, NumPy twin in
 :mod:`recsys.features.hashing`): no cross vocabulary is ever built, training and scoring hash
 identically, and all pairs go through one fused lookup (one lookup key per pair; TorchRec groups
 the tables of a width into one fbgemm kernel).
 
-One table or one per pair: in one table a pair with many distinct crosses uses more rows and a
-small one fewer (the retrained model, which is what is served); with a table per pair each pair's
-lookups stay inside its ``R x d`` rows, in cache as fbgemm walks the batch feature by feature, and
-fbgemm's backward sorts and merges each table's ids apart instead of all ``P B`` of them at once
-(the search, which memorizes every candidate pair and only has to rank methods): fbgemm's
-row-wise Adagrad backward in the all-pairs search step (B 4096, P 325, d 8, 6,153 rows a pair;
-``benchmarks/optinter_search_speed.py ... --profile all``) went 82 -> 38 ms with a table per pair.
+Rows by need or rows per pair: hashed over the whole table a pair with many distinct crosses uses
+more rows and a small one fewer (the retrained model, which is what is served); sectioned, each
+pair's lookups stay inside its ``R x d`` rows, in cache as fbgemm walks the batch feature by
+feature (the search, which memorizes every candidate pair and only has to rank methods).
+
+Where a sectioned pair's rows live is a matter of fbgemm's CPU kernels, not of the model (the same
+rows, the same updates): with AVX-512 in a table of its own (``optinter_cross_<p>``), whose
+row-wise Adagrad backward fbgemm runs in its generated kernel (the all-pairs search step's, B 4096,
+P 325, d 8, 6,153 rows a pair: 82 -> 38 ms against one table); with AVX2 that kernel costs ~400 ns
+per row it updates, so the pairs share one table ``optinter_cross``, pair ``p`` in rows
+``[p R, (p + 1) R)``, which fbgemm updates in its generic loop (``benchmarks/sparse_optimizer.py``:
+87.6 against 397.4 ms at the all-pairs search's shape, 20.8 against 84.3 at the seeded one's).
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ def pair_key(a: str, b: str) -> str:
     return f"{a}*{b}"
 
 
+def tables_per_pair() -> bool:
+    """Whether sectioned pairs get a table each (fbgemm's generated row-wise kernels: AVX-512 CPUs)
+    or share one in blocks of rows (its generic loop, far faster where the CPU has only AVX2)."""
+    return torch.backends.cpu.get_cpu_capability() == "AVX512"
+
+
 class CrossEmbedding(nn.Module):
     """KJT of field ids (one id per bag) -> ``(B, P, d)`` embeddings of ``P`` pairs' cross values.
 
@@ -53,41 +64,43 @@ class CrossEmbedding(nn.Module):
         fields: the KJT's keys, in order.
         pairs: field-index pairs ``(i, j)`` to memorize.
         rows_per_pair: ``R``: ``P R`` rows in all; ``dim``: their width (a multiple of 4).
-        sectioned: each pair hashes into a table of its own, ``R`` rows (else into one of ``P R``).
-        sparse_optimizer: the fused optimizer of these tables (None: the run's ``sparse_optimizer``),
-            read by :func:`recsys.training.parallel.fuse_sparse_optimizer`.
+        sectioned: each pair hashes into ``R`` rows of its own (else into all ``P R``): a table
+            per pair, or one table in blocks of ``R`` rows (:func:`tables_per_pair`).
     """
 
     left: torch.Tensor
     right: torch.Tensor
     salts: torch.Tensor
+    blocks: torch.Tensor | None
 
     def __init__(self, fields: Sequence[str], pairs: Sequence[tuple[int, int]], rows_per_pair: int, dim: int,
-                 device: Optional[torch.device] = None, sectioned: bool = False,
-                 sparse_optimizer: Optional[str] = None) -> None:
+                 device: Optional[torch.device] = None, sectioned: bool = False) -> None:
         super().__init__()
-        self.sparse_optimizer = sparse_optimizer
         self.keys = [pair_key(fields[i], fields[j]) for i, j in pairs]
         self.rows_per_pair, self.dim, self.num_fields = int(rows_per_pair), dim, len(fields)
         self.rows = self.rows_per_pair * len(pairs)
         self.sectioned = sectioned
+        per_table = sectioned and tables_per_pair()
         self.register_buffer("left", torch.tensor([i for i, _ in pairs], dtype=torch.int64), persistent=False)
         self.register_buffer("right", torch.tensor([j for _, j in pairs], dtype=torch.int64), persistent=False)
         self.register_buffer("salts", torch.tensor([[pair_salt(fields[i], fields[j])] for i, j in pairs],
                                                    dtype=torch.int64), persistent=False)
+        blocks = [[p * self.rows_per_pair] for p in range(len(pairs))] if sectioned and not per_table else []
+        self.register_buffer("blocks", torch.tensor(blocks, dtype=torch.int64) if blocks else None, persistent=False)
         init = {"embedding_dim": dim, "pooling": PoolingType.SUM, "weight_init_min": -INIT_RANGE,
                 "weight_init_max": INIT_RANGE}
         tables = [EmbeddingBagConfig(name=f"{CROSS_TABLE}_{p}", num_embeddings=self.rows_per_pair, feature_names=[key],
-                                     **init) for p, key in enumerate(self.keys)] if sectioned else \
+                                     **init) for p, key in enumerate(self.keys)] if per_table else \
             [EmbeddingBagConfig(name=CROSS_TABLE, num_embeddings=self.rows, feature_names=self.keys, **init)]
         self.ebc = EmbeddingBagCollection(tables=tables, device=device or torch.device("meta"))
         self.key_order = KeyOrder(self.keys)
 
     def cross_rows(self, features: KeyedJaggedTensor) -> torch.Tensor:
-        """``(P, B)`` table rows of every pair's cross value."""
+        """``(P, B)`` rows of every pair's cross value, in its table (pair ``p``'s block of a shared one)."""
         ids = features.values().view(self.num_fields, -1)
-        rows = self.rows_per_pair if self.sectioned else self.rows
-        return cross_rows_torch(ids[self.left], ids[self.right], self.salts, rows)
+        rows = cross_rows_torch(ids[self.left], ids[self.right], self.salts,
+                                self.rows_per_pair if self.sectioned else self.rows)
+        return rows + self.blocks if self.blocks is not None else rows
 
     def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
         rows = self.cross_rows(features)

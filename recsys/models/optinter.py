@@ -48,10 +48,6 @@ class OptInterConfig:
     optinter_mode: Literal["search", "fixed", "memorize", "factorize", "naive"] = "search"
     optinter_cross_dim: int = 8
     optinter_cross_budget: str = "2e6rows"
-    optinter_cross_optimizer: Optional[str] = "adagrad"
-    """The cross tables' fused optimizer (None: the run's ``sparse_optimizer``). Adagrad, not the
-    row-wise Adagrad of the field tables: cross values are nearly all distinct within a batch, and
-    fbgemm's CPU row-wise kernel costs per row it updates (``benchmarks/sparse_optimizer.py``)."""
     optinter_pairs: Optional[tuple[tuple[str, str], ...]] = None
     optinter_methods: Optional[tuple[Method, ...]] = None
     optinter_search_epochs: int = 1
@@ -111,8 +107,7 @@ class OptInter(nn.Module):
         # The search hashes each pair into its own block (cache-friendly); a trained model over
         # the whole table (pairs share rows by need): see recsys.embeddings.crosses.
         sectioned = cfg.optinter_mode == "search"
-        self.memorize = CrossEmbedding(fields, mem, per_pair, d, device, sectioned,
-                                       cfg.optinter_cross_optimizer) if mem else None
+        self.memorize = CrossEmbedding(fields, mem, per_pair, d, device, sectioned) if mem else None
         # Factorization tables only for the fields that factorized pairs use.
         self.fac_fields = sorted({i for pair in fac for i in pair})
         sub = dataclasses.replace(schema, categorical=tuple(fields[i] for i in self.fac_fields),

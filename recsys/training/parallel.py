@@ -58,23 +58,13 @@ def embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 
 def fuse_sparse_optimizer(model: nn.Module, cfg: TrainConfig, env: DistEnv) -> None:
-    """Attach the fused fbgemm optimizer to every embedding table of ``model``: ``cfg.sparse_optimizer``,
-    or the one a submodule names as its ``sparse_optimizer`` attribute for its own tables (OptInter's
-    cross tables: :class:`recsys.embeddings.crosses.CrossEmbedding`)."""
-    own: dict[int, str] = {id(p): getattr(m, "sparse_optimizer") for m in model.modules()
-                           if isinstance(getattr(m, "sparse_optimizer", None), str) for p in m.parameters()}
-    groups: dict[str, list[nn.Parameter]] = {}
-    for p in embedding_parameters(model):
-        groups.setdefault(own.get(id(p), cfg.sparse_optimizer), []).append(p)
-    for name, params in groups.items():
-        if name not in _SPARSE:
-            raise ConfigError(f"unknown sparse optimizer {name!r}; one of {', '.join(_SPARSE)}")
-        if name in ("adam", "rowwise_adam") and env.device.type != "cuda":
-            raise ConfigError(f"sparse_optimizer {name} is GPU-only (fbgemm: not supported in CPU mode); "
-                              "use rowwise_adagrad, adagrad or sgd on CPU")
-        cls, extra = _SPARSE[name]
-        kwargs = {"lr": cfg.sparse_learning_rate, **extra}  # embedding_regularizer: recsys.training.regularizers
-        apply_optimizer_in_backward(cls, params, kwargs)
+    """Attach the fused fbgemm optimizer to every embedding table of ``model``."""
+    if cfg.sparse_optimizer in ("adam", "rowwise_adam") and env.device.type != "cuda":
+        raise ConfigError(f"sparse_optimizer {cfg.sparse_optimizer} is GPU-only (fbgemm: not supported in CPU mode); "
+                          "use rowwise_adagrad, adagrad or sgd on CPU")
+    cls, extra = _SPARSE[cfg.sparse_optimizer]
+    kwargs = {"lr": cfg.sparse_learning_rate, **extra}  # embedding_regularizer: recsys.training.regularizers
+    apply_optimizer_in_backward(cls, embedding_parameters(model), kwargs)
 
 
 def host_memory_per_rank() -> int:

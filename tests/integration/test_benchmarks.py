@@ -56,7 +56,8 @@ def test_sparse_optimizer_benchmark_times_three_fused_optimizers() -> None:
     out = _run("sparse_optimizer.py", "--batch", "64", "--rounds", "1", "--scale", "0.01")
     lines = out.strip().splitlines()
     assert lines[0].startswith("torch CPU capability:") and "ns / distinct row" in lines[1]
-    assert [line.split()[-4] for line in lines[2:5]] == ["rowwise_adagrad", "adagrad", "sgd"] and len(lines) == 11
+    assert [line.split()[-4] for line in lines[2:5]] == ["rowwise_adagrad", "adagrad", "sgd"] and len(lines) == 2 + 7 * 3
+    assert "one per key" in lines[2] and "one shared" in lines[5]
 
 
 def test_gemm_shapes_benchmark_times_every_variant() -> None:

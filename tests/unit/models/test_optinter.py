@@ -42,23 +42,36 @@ def test_fixed_methods_allocate_cross_rows_only_for_memorized_pairs() -> None:
     assert naive.mlp.net[0].in_features == 4 * 16 + 2
 
 
-def test_search_hashes_each_pair_into_its_own_table_a_trained_model_into_one() -> None:
+def test_search_hashes_each_pair_into_rows_of_its_own_a_trained_model_over_all(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search pair's rows are its own, in a table of its own (AVX-512) or in its block of one
+    table (AVX2), with the same hash; a trained model hashes every pair over the whole table."""
     from torchrec.modules.embedding_modules import EmbeddingBagCollection
+
+    import recsys.embeddings.crosses as crosses
 
     schema = _schema(4)
     _, kjt = _inputs(schema, 256)
-    search, _ = _build(schema)
-    rows = search.memorize.cross_rows(kjt)  # (P, B)
-    per_pair = search.memorize.rows_per_pair
-    assert search.memorize.rows == per_pair * 6 and rows.shape == (6, 256) and rows.max() < per_pair
-    ebc = search.memorize.ebc
-    assert isinstance(ebc, EmbeddingBagCollection)
-    tables = ebc.embedding_bag_configs()
-    assert [t.num_embeddings for t in tables] == [per_pair] * 6
-    assert [t.feature_names for t in tables] == [[k] for k in search.memorize.keys]
+    rows = {}
+    for per_table in (True, False):
+        monkeypatch.setattr(crosses, "tables_per_pair", lambda per_table=per_table: per_table)
+        search, _ = _build(schema)
+        per_pair = search.memorize.rows_per_pair
+        rows[per_table] = search.memorize.cross_rows(kjt)  # (P, B)
+        assert search.memorize.rows == per_pair * 6 and rows[per_table].shape == (6, 256)
+        ebc = search.memorize.ebc
+        assert isinstance(ebc, EmbeddingBagCollection)
+        tables = ebc.embedding_bag_configs()
+        if per_table:
+            assert [t.num_embeddings for t in tables] == [per_pair] * 6
+            assert [t.feature_names for t in tables] == [[k] for k in search.memorize.keys]
+        else:
+            assert [(t.num_embeddings, t.feature_names) for t in tables] == [(6 * per_pair, search.memorize.keys)]
+    blocks = torch.arange(6)[:, None] * per_pair
+    assert rows[True].max() < per_pair and torch.equal(rows[False], rows[True] + blocks)
     trained, _ = _build(schema, optinter_mode="memorize")
-    rows = trained.memorize.cross_rows(kjt)
-    assert rows.max() < trained.memorize.rows and rows.max() >= per_pair  # spread over the whole table
+    spread = trained.memorize.cross_rows(kjt)
+    assert spread.max() < trained.memorize.rows and spread[0].max() >= per_pair  # over the whole table
     assert len(trained.memorize.ebc.embedding_bag_configs()) == 1
 
 
@@ -92,18 +105,23 @@ def test_folding_the_mixture_into_the_first_layer_equals_mixing_the_pairs() -> N
         assert torch.allclose(model(dense, kjt).logits, model.mlp(x).squeeze(-1), atol=1e-5)
 
 
-def test_cross_tables_skip_the_bounds_check_and_only_the_one_big_table_shards_row_wise_on_cuda() -> None:
-    """Cross rows are ``hash % rows``: no bounds check for any cross table. On CUDA the retrained
-    model's one table (a budget of rows) shards row-wise; the search's small per-pair tables are
-    placed like field tables."""
+@pytest.mark.parametrize("per_table", [True, False])
+def test_cross_tables_skip_the_bounds_check_and_only_the_one_big_table_shards_row_wise_on_cuda(
+        per_table: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cross rows are ``hash % rows``: no bounds check for any cross table. On CUDA one table of
+    all pairs (a retrained model's, an AVX2 machine's search) shards row-wise; the search's small
+    per-pair tables are placed like field tables."""
     from torchrec.distributed.types import ShardingType
 
+    import recsys.embeddings.crosses as crosses
     from recsys.embeddings.sharding import sharding_constraints
 
+    monkeypatch.setattr(crosses, "tables_per_pair", lambda: per_table)
     schema = _schema(4)
     search, _ = _build(schema)
     fixed, _ = _build(schema, optinter_mode="memorize")
-    for model, names in ((search, [f"optinter_cross_{p}" for p in range(6)]), (fixed, ["optinter_cross"])):
+    searched = [f"optinter_cross_{p}" for p in range(6)] if per_table else ["optinter_cross"]
+    for model, names in ((search, searched), (fixed, ["optinter_cross"])):
         cpu, cuda = sharding_constraints(model, "cpu"), sharding_constraints(model, "cuda")
         for name in names:
             assert cpu[name].bounds_check_mode is not None and cpu[name].bounds_check_mode.name == "NONE"
