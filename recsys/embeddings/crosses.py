@@ -85,8 +85,8 @@ class CrossEmbedding(nn.Module):
         self.register_buffer("right", torch.tensor([j for _, j in pairs], dtype=torch.int64), persistent=False)
         self.register_buffer("salts", torch.tensor([[pair_salt(fields[i], fields[j])] for i, j in pairs],
                                                    dtype=torch.int64), persistent=False)
-        blocks = [[p * self.rows_per_pair] for p in range(len(pairs))] if sectioned and not per_table else []
-        self.register_buffer("blocks", torch.tensor(blocks, dtype=torch.int64) if blocks else None, persistent=False)
+        blocks = torch.arange(len(pairs), dtype=torch.int64)[:, None] * self.rows_per_pair  # (P, 1): p R
+        self.register_buffer("blocks", blocks if sectioned and not per_table else None, persistent=False)
         init = {"embedding_dim": dim, "pooling": PoolingType.SUM, "weight_init_min": -INIT_RANGE,
                 "weight_init_max": INIT_RANGE}
         tables = [EmbeddingBagConfig(name=f"{CROSS_TABLE}_{p}", num_embeddings=self.rows_per_pair, feature_names=[key],
@@ -100,7 +100,7 @@ class CrossEmbedding(nn.Module):
         ids = features.values().view(self.num_fields, -1)
         rows = cross_rows_torch(ids[self.left], ids[self.right], self.salts,
                                 self.rows_per_pair if self.sectioned else self.rows)
-        return rows + self.blocks if self.blocks is not None else rows
+        return rows.add_(self.blocks) if self.blocks is not None else rows  # rows: a fresh tensor
 
     def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
         rows = self.cross_rows(features)
