@@ -69,7 +69,8 @@ def main() -> None:
               ("seeded search crosses", 50, 40000, 8, False, False), ("seeded search crosses", 50, 40000, 8, False, True),
               ("retrain crosses (22 pairs)", 22, 6153, 8, False, False),
               ("retrain crosses (22 pairs)", 22, 6153, 8, False, True),
-              ("field tables (skewed ids)", 39, 150000, 16, True, False)]
+              ("field tables (skewed ids)", 39, 150000, 16, True, False),
+              ("field tables (skewed ids)", 39, 150000, 16, True, True)]
     gen = torch.Generator().manual_seed(0)
     rows_out = []
     for label, keys, rows, dim, skewed, shared in shapes:

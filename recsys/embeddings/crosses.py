@@ -53,7 +53,12 @@ def pair_key(a: str, b: str) -> str:
 
 def tables_per_pair() -> bool:
     """Whether sectioned pairs get a table each (fbgemm's generated row-wise kernels: AVX-512 CPUs)
-    or share one in blocks of rows (its generic loop, far faster where the CPU has only AVX2)."""
+    or share one in blocks of rows (its generic loop, far faster where the CPU has only AVX2).
+
+    fbgemm's AVX2 row-wise Adagrad kernel mixes legacy-SSE scalar instructions into 256-bit code;
+    the AVX2-only machines measured (2-core Zen 3 VMs) charge ~120 ns for each such transition
+    (``benchmarks/sse_avx_transition.py``), ~3 per updated row. The rows and updates are the same
+    either way, so the rule only has to be right about speed."""
     return torch.backends.cpu.get_cpu_capability() == "AVX512"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,8 +45,9 @@ def test_optinter_benchmark_runs_every_case(tmp_path: Path) -> None:
     # the step benchmark on the same data and rank report, with the pair-free split
     out = _run("optinter_search_speed.py", str(tmp_path / "data_5000_vocab"),
                str(tmp_path / "optinter_rank" / "relations.tsv"), "--top-k", "5", "--batches", "1", "--rounds", "1",
-               "--naive")
+               "--naive", "--deepfm")
     assert "pair-free    median" in out and "per pair: all pairs" in out and "needs A <=" in out
+    assert "both targets need a seeded step <= 4/3 DeepFM's" in out
 
 
 def test_dense_optimizer_benchmark_times_three_adams() -> None:
@@ -56,8 +59,16 @@ def test_sparse_optimizer_benchmark_times_three_fused_optimizers() -> None:
     out = _run("sparse_optimizer.py", "--batch", "64", "--rounds", "1", "--scale", "0.01")
     lines = out.strip().splitlines()
     assert lines[0].startswith("torch CPU capability:") and "ns / distinct row" in lines[1]
-    assert [line.split()[-4] for line in lines[2:5]] == ["rowwise_adagrad", "adagrad", "sgd"] and len(lines) == 2 + 7 * 3
+    assert [line.split()[-4] for line in lines[2:5]] == ["rowwise_adagrad", "adagrad", "sgd"] and len(lines) == 2 + 8 * 3
     assert "one per key" in lines[2] and "one shared" in lines[5]
+
+
+def test_sse_avx_transition_benchmark_times_three_loops() -> None:
+    if platform.machine() not in ("x86_64", "AMD64") or shutil.which("cc") is None:
+        pytest.skip("the probe is x86-64 inline assembly compiled with `cc`: not this machine")
+    lines = _run("sse_avx_transition.py", "--iters", "1000").strip().splitlines()
+    assert [line.split(" after ")[0] for line in lines[:3]] == ["legacy SSE", "VEX scalar", "legacy SSE"]
+    assert all(float(line.split()[-4]) > 0 for line in lines[:3]) and lines[3].endswith("x")
 
 
 def test_gemm_shapes_benchmark_times_every_variant() -> None:

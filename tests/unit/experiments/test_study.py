@@ -71,3 +71,12 @@ def test_config_names_are_readable_and_bounded() -> None:
     long = config_name({"model": "deepfm", "dnn_hidden_units": [400, 400, 400], "net_dropout": 0.123456,
                         "learning_rate": 0.00123456, "embedding_budget": "2.5MB", "sparse_learning_rate": 0.02})
     assert len(long) <= 80 and long.startswith("deepfm-")
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[3] / "configs" / "experiments").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_study_files_load_with_every_run_checked(path: Path) -> None:
+    study, seeds = load_study(path), yaml.safe_load(path.read_text()).get("seeds", [0])
+    assert study.trials and {t.cfg.train.seed for t in study.trials} <= set(seeds)
